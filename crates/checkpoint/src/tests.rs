@@ -1,0 +1,322 @@
+use super::*;
+
+fn sample_config() -> Config {
+    let mut c = Config::new("ngram", 5, serde_json::json!({ "order": 6 }));
+    c.training = serde_json::json!({ "corpus": ["a.txt"], "bytes": 1234, "bits_per_byte": 2.5 });
+    c.calibration = Some(CalibrationRecord {
+        rule: "global".into(),
+        threshold: Some(2.137_f32),
+        relative_threshold: None,
+        max_patch_len: Some(16),
+        target_patch_size: 4.5,
+        mean_patch_len: 4.499_123,
+        calibration_bytes: 100_000,
+    });
+    c
+}
+
+fn sample_tensors() -> Vec<Tensor> {
+    vec![
+        Tensor::f32(
+            "w",
+            vec![2, 3],
+            vec![1.0, -2.5, 3.25, f32::MIN_POSITIVE, 0.0, -0.0],
+        ),
+        Tensor::u32("counts", vec![4], vec![0, 1, u32::MAX, 7]),
+        Tensor::u64("keys", vec![2], vec![u64::MAX, 42]),
+        Tensor::u8("bytes", vec![3], vec![0, 128, 255]),
+        Tensor::u8("empty", vec![0], vec![]),
+    ]
+}
+
+fn write_sample(dir: &Path) {
+    write_checkpoint(dir, &sample_config(), &sample_tensors()).unwrap();
+}
+
+#[test]
+fn round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a/b/ckpt");
+    write_sample(&dir);
+    assert_eq!(read_config(&dir).unwrap(), sample_config());
+    let w = Weights::open(&dir).unwrap();
+    assert_eq!(w.names(), vec!["bytes", "counts", "empty", "keys", "w"]);
+    assert_eq!(
+        w.metadata().get("format").map(String::as_str),
+        Some("bltpatch")
+    );
+    assert_eq!(w.shape("w"), Some(&[2usize, 3][..]));
+    assert_eq!(w.dtype("keys").as_deref(), Some("U64"));
+    let (shape, data) = w.f32("w", Some(&[2, 3])).unwrap();
+    assert_eq!(shape, vec![2, 3]);
+    let bits: Vec<u32> = data.iter().map(|x| x.to_bits()).collect();
+    let want: Vec<u32> = [1.0f32, -2.5, 3.25, f32::MIN_POSITIVE, 0.0, -0.0]
+        .iter()
+        .map(|x| x.to_bits())
+        .collect();
+    assert_eq!(bits, want);
+    assert_eq!(w.u32("counts", None).unwrap().1, vec![0, 1, u32::MAX, 7]);
+    assert_eq!(w.u64("keys", Some(&[2])).unwrap().1, vec![u64::MAX, 42]);
+    assert_eq!(w.u8("bytes", None).unwrap().1, vec![0, 128, 255]);
+    assert_eq!(w.u8("empty", Some(&[0])).unwrap(), (vec![0], vec![]));
+
+    // The same bytes embedded.
+    let bytes = fs::read(dir.join(WEIGHTS_FILE)).unwrap();
+    let e = Weights::from_bytes(bytes).unwrap();
+    assert_eq!(e.origin(), "<embedded>");
+    assert_eq!(e.u32("counts", None).unwrap().1, vec![0, 1, u32::MAX, 7]);
+}
+
+#[test]
+fn config_json_round_trip_and_defaults() {
+    let c = sample_config();
+    assert_eq!(Config::from_json(&c.to_json_pretty()).unwrap(), c);
+    // training and calibration may be absent.
+    let minimal =
+        r#"{"format_version": 1, "arch": "ngram", "context": 3, "architecture": {"order": 4}}"#;
+    let m = Config::from_json(minimal).unwrap();
+    assert_eq!(m.training, serde_json::Value::Null);
+    assert_eq!(m.calibration, None);
+}
+
+#[test]
+fn replacing_keeps_other_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ckpt");
+    write_sample(&dir);
+    fs::write(dir.join("train_state.bin"), b"state").unwrap();
+    let mut c2 = sample_config();
+    c2.context = 9;
+    write_checkpoint(&dir, &c2, &[Tensor::u8("x", vec![1], vec![5])]).unwrap();
+    assert_eq!(read_config(&dir).unwrap().context, 9);
+    assert_eq!(Weights::open(&dir).unwrap().names(), vec!["x"]);
+    assert_eq!(fs::read(dir.join("train_state.bin")).unwrap(), b"state");
+    // No temporary or old siblings are left behind.
+    let names: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("ckpt")]);
+}
+
+#[test]
+fn missing_directory_and_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nowhere = tmp.path().join("nowhere");
+    let e = read_config(&nowhere).unwrap_err();
+    assert!(matches!(e, CheckpointError::NotFound(_)), "{e}");
+    assert!(e.to_string().contains("nowhere"), "{e}");
+    assert!(matches!(
+        Weights::open(&nowhere),
+        Err(CheckpointError::NotFound(_))
+    ));
+
+    let file = tmp.path().join("file");
+    fs::write(&file, b"x").unwrap();
+    let e = read_config(&file).unwrap_err();
+    assert!(matches!(e, CheckpointError::NotADirectory(_)), "{e}");
+
+    let dir = tmp.path().join("ckpt");
+    write_sample(&dir);
+    fs::remove_file(dir.join(CONFIG_FILE)).unwrap();
+    let e = read_config(&dir).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CheckpointError::MissingFile {
+                file: CONFIG_FILE,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("has no config.json"), "{e}");
+    fs::remove_file(dir.join(WEIGHTS_FILE)).unwrap();
+    let e = Weights::open(&dir).unwrap_err();
+    assert!(e.to_string().contains("has no model.safetensors"), "{e}");
+}
+
+#[test]
+fn invalid_json_and_missing_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ckpt");
+    write_sample(&dir);
+    fs::write(dir.join(CONFIG_FILE), b"{ not json").unwrap();
+    let e = read_config(&dir).unwrap_err();
+    assert!(matches!(e, CheckpointError::InvalidJson { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("config.json") && msg.contains("line 1"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+
+    let e = Config::from_json(r#"{"format_version": 1, "context": 3, "architecture": {}}"#)
+        .unwrap_err();
+    assert!(e.to_string().contains("missing field `arch`"), "{e}");
+    let e = Config::from_json("[1, 2]").unwrap_err();
+    assert!(matches!(e, CheckpointError::InvalidJson { .. }), "{e}");
+}
+
+#[test]
+fn wrong_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ckpt");
+    write_sample(&dir);
+    // A future version with a different schema is reported as a version problem.
+    fs::write(
+        dir.join(CONFIG_FILE),
+        br#"{"format_version": 7, "something": "else"}"#,
+    )
+    .unwrap();
+    let e = read_config(&dir).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("checkpoint format version 7, this build reads version 1"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("config.json"), "{e}");
+    let e = Config::from_json(
+        r#"{"format_version": 0, "arch": "x", "context": 1, "architecture": null}"#,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CheckpointError::VersionMismatch {
+                found: 0,
+                expected: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn truncated_and_garbage_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ckpt");
+    write_sample(&dir);
+    let path = dir.join(WEIGHTS_FILE);
+    let good = fs::read(&path).unwrap();
+    for cut in [0, 3, 8, 20, good.len() / 2, good.len() - 1] {
+        fs::write(&path, &good[..cut]).unwrap();
+        let e = Weights::open(&dir).unwrap_err();
+        assert!(
+            matches!(e, CheckpointError::CorruptWeights { .. }),
+            "cut {cut}: {e}"
+        );
+        assert!(e.to_string().contains("model.safetensors"), "{e}");
+        assert!(e.to_string().contains("corrupt or truncated"), "{e}");
+    }
+    // Extra bytes at the end.
+    let mut long = good.clone();
+    long.push(0);
+    assert!(matches!(
+        Weights::from_bytes(long),
+        Err(CheckpointError::CorruptWeights { .. })
+    ));
+    // Garbage, including a huge header length.
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    assert!(matches!(
+        Weights::from_bytes(garbage),
+        Err(CheckpointError::CorruptWeights { .. })
+    ));
+    let mut bad_header = good.clone();
+    bad_header[10] = b'!';
+    assert!(matches!(
+        Weights::from_bytes(bad_header),
+        Err(CheckpointError::CorruptWeights { .. })
+    ));
+    assert!(matches!(
+        Weights::from_bytes(Vec::new()),
+        Err(CheckpointError::CorruptWeights { .. })
+    ));
+}
+
+#[test]
+fn wrong_dtype_shape_and_missing_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ckpt");
+    write_sample(&dir);
+    let w = Weights::open(&dir).unwrap();
+    let e = w.f32("counts", None).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("tensor counts has dtype U32 (expected F32)"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("model.safetensors"), "{e}");
+    let e = w.u64("w", None).unwrap_err();
+    assert!(matches!(e, CheckpointError::WrongDtype { .. }), "{e}");
+    let e = w.f32("w", Some(&[3, 2])).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("tensor w has shape [2, 3] (expected [3, 2])"),
+        "{e}"
+    );
+    let e = w.u8("nope", None).unwrap_err();
+    assert!(e.to_string().ends_with("missing tensor nope"), "{e}");
+}
+
+#[test]
+fn unwritable_location() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A parent that is a regular file cannot hold a directory (works even as root).
+    let file = tmp.path().join("file");
+    fs::write(&file, b"x").unwrap();
+    let dir = file.join("ckpt");
+    let e = write_checkpoint(&dir, &sample_config(), &sample_tensors()).unwrap_err();
+    assert!(matches!(e, CheckpointError::Write { .. }), "{e}");
+    assert!(e.to_string().contains("cannot write checkpoint") && e.to_string().contains("file"));
+    // A path that exists as a file is not replaced.
+    let e = write_checkpoint(&file, &sample_config(), &sample_tensors()).unwrap_err();
+    assert!(matches!(e, CheckpointError::NotADirectory(_)), "{e}");
+    assert_eq!(fs::read(&file).unwrap(), b"x");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = tmp.path().join("ro");
+        fs::create_dir(&ro).unwrap();
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+        // Root ignores permissions; only check when the directory is really read-only.
+        if fs::write(ro.join("probe"), b"").is_err() {
+            let e = write_checkpoint(&ro.join("ckpt"), &sample_config(), &sample_tensors())
+                .unwrap_err();
+            assert!(matches!(e, CheckpointError::Write { .. }), "{e}");
+            assert!(e.to_string().contains("ro"), "{e}");
+        }
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
+fn invalid_tensors_and_config_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ckpt");
+    let c = sample_config();
+    let bad_shape = [Tensor::f32("w", vec![2, 2], vec![1.0; 3])];
+    assert!(matches!(
+        write_checkpoint(&dir, &c, &bad_shape),
+        Err(CheckpointError::Invalid(_))
+    ));
+    let dup = [
+        Tensor::u8("a", vec![1], vec![1]),
+        Tensor::u8("a", vec![1], vec![2]),
+    ];
+    assert!(matches!(
+        write_checkpoint(&dir, &c, &dup),
+        Err(CheckpointError::Invalid(_))
+    ));
+    let mut nan = c.clone();
+    nan.calibration.as_mut().unwrap().threshold = Some(f32::NAN);
+    assert!(matches!(
+        write_checkpoint(&dir, &nan, &[]),
+        Err(CheckpointError::Invalid(_))
+    ));
+    assert!(!dir.exists());
+}

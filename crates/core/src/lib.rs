@@ -1,0 +1,44 @@
+//! # bltpatch-core
+//!
+//! The framework-free heart of bltpatch: entropy-patching rules, segmentation of one byte slice
+//! or a batch of documents, the streaming (generation-time) decoder, parallel chunked
+//! segmentation of long inputs, and threshold calibration.
+//!
+//! Everything here works on an [`EntropyModel`]: anything that gives, for every byte `x[i]` of a
+//! document, the entropy `H[i]` (in nats) of its predicted distribution given the bounded context
+//! `x[max(0, i-C) .. i)`. The model's determinism contract is written on the trait; the rules turn
+//! entropies into patch boundaries exactly as described in [`rule`].
+//!
+//! ```
+//! use bltpatch_core::{segment, PatchConfig, Rule, testing::HashModel};
+//!
+//! let model = HashModel::new(4);
+//! let cfg = PatchConfig::new(Rule::Global { threshold: 2.0 }).unwrap();
+//! let lengths = segment(&model, b"hello hello hello", &cfg);
+//! assert_eq!(lengths.iter().sum::<usize>(), 17);
+//! assert!(lengths.iter().all(|&l| l >= 1));
+//! ```
+
+pub mod baseline;
+pub mod batch;
+pub mod calibrate;
+pub mod chunked;
+mod error;
+pub mod model;
+pub mod reference;
+pub mod rule;
+pub mod segment;
+pub mod stream;
+pub mod testing;
+
+pub use baseline::{is_space_like, space_lengths, static_lengths};
+pub use batch::{BatchLayout, segment_batch};
+pub use calibrate::{Calibration, CalibrationTarget, calibrate};
+pub use chunked::{
+    DEFAULT_CHUNK_LEN, entropies_chunked_into, segment_chunked, segment_chunked_into,
+};
+pub use error::Error;
+pub use model::{EntropyModel, EntropyStream, WindowStream};
+pub use rule::{BoundaryTracker, LengthBuilder, PatchConfig, Rule, lengths_from_entropies};
+pub use segment::{Patcher, patch_starts, segment, segment_with_entropies};
+pub use stream::{Decision, StreamingDecoder, segment_streaming};

@@ -1,0 +1,58 @@
+//! `bltpatch`: the command-line tool. It parses and validates arguments into a configuration,
+//! calls the library crates and prints; all the work lives in the crates under `crates/`.
+
+mod args;
+mod cmd;
+mod common;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let result = match cli.command {
+        Command::Train(a) => cmd::train::run(a),
+        Command::Segment(a) => cmd::segment::run(a),
+        Command::Entropy(a) => cmd::entropy::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line, whatever the chain of causes.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Help and version go to stdout as usual; every other parse error becomes one `error:` line
+/// and exit code 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid usage");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {first} (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}

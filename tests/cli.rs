@@ -1,0 +1,366 @@
+//! End-to-end tests of the `bltpatch` executable, each in its own temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bltpatch");
+
+fn dataset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets")
+        .join(name)
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn run_stdin(args: &[&str], cwd: &Path, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// The process failed with exit `code` and a single `error:` line, no panic.
+fn assert_error(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(err.starts_with("error: "), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "stderr: {err}");
+    assert!(!err.contains("panicked"), "stderr: {err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+}
+
+fn lengths(o: &Output) -> Vec<usize> {
+    stdout(o).lines().map(|l| l.parse().unwrap()).collect()
+}
+
+#[test]
+fn train_ngram_then_segment_batch_equals_streaming() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dataset("en_books_slice.txt");
+    let corpus = corpus.to_str().unwrap();
+    let o = run(
+        &[
+            "train", "--arch", "ngram", "--order", "5", corpus, "-o", "model",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("held-out bits/byte"), "{out}");
+    assert!(out.contains("calibrated threshold"), "{out}");
+    assert!(dir.path().join("model/config.json").exists());
+    assert!(dir.path().join("model/model.safetensors").exists());
+
+    let text = dataset("tiny.txt");
+    let text = text.to_str().unwrap();
+    let batch = run(
+        &["segment", "-m", "model", "--format", "lengths", text],
+        dir.path(),
+    );
+    assert!(batch.status.success(), "{}", stderr(&batch));
+    let streaming = run(
+        &[
+            "segment",
+            "-m",
+            "model",
+            "--format",
+            "lengths",
+            "--streaming",
+            text,
+        ],
+        dir.path(),
+    );
+    assert!(streaming.status.success(), "{}", stderr(&streaming));
+    assert_eq!(batch.stdout, streaming.stdout);
+    let l = lengths(&batch);
+    assert_eq!(
+        l.iter().sum::<usize>(),
+        std::fs::metadata(text).unwrap().len() as usize
+    );
+    assert!(l.iter().all(|&x| x >= 1));
+    for threads in ["1", "2", "3"] {
+        let t = run(
+            &[
+                "segment",
+                "-m",
+                "model",
+                "--format",
+                "lengths",
+                "--threads",
+                threads,
+                text,
+            ],
+            dir.path(),
+        );
+        assert_eq!(t.stdout, batch.stdout, "--threads {threads}");
+    }
+    let v = run(&["verify", "-m", "model", text], dir.path());
+    assert!(v.status.success(), "{}", stderr(&v));
+    assert!(
+        stdout(&v).trim_end().ends_with(" 0 mismatches"),
+        "{}",
+        stdout(&v)
+    );
+}
+
+#[test]
+fn default_model_segments_and_verifies_without_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("code_rust_slice.txt");
+    let text = text.to_str().unwrap();
+    let o = run(&["segment", text], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Plain text output: the input with separators, so removing them gives the input back
+    // (the slice contains no `|` of its own only where it does not; compare lengths instead).
+    assert!(stdout(&o).len() > std::fs::metadata(text).unwrap().len() as usize);
+    let v = run(
+        &["verify", text, "--max-patch-len", "6", "--seed", "7"],
+        dir.path(),
+    );
+    assert!(v.status.success(), "{}", stdout(&v));
+    assert!(stdout(&v).trim_end().ends_with(" 0 mismatches"));
+    let m = run(
+        &[
+            "segment",
+            "--format",
+            "lengths",
+            "--max-patch-len",
+            "6",
+            text,
+        ],
+        dir.path(),
+    );
+    assert!(lengths(&m).iter().all(|&l| (1..=6).contains(&l)));
+}
+
+#[test]
+fn target_patch_size_calibrates_on_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("tiny.txt");
+    let n = std::fs::metadata(&text).unwrap().len() as f64;
+    for (rule, target) in [("global", 3.0), ("global", 6.0), ("relative", 4.5)] {
+        let o = run(
+            &[
+                "segment",
+                "--format",
+                "lengths",
+                "--rule",
+                rule,
+                "--target-patch-size",
+                &target.to_string(),
+                text.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mean = n / lengths(&o).len() as f64;
+        assert!(
+            (mean - target).abs() / target < 0.01,
+            "{rule} {target}: {mean}"
+        );
+        assert!(stderr(&o).contains("calibrated"));
+    }
+}
+
+#[test]
+fn empty_binary_and_invalid_utf8_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty"), b"").unwrap();
+    let o = run(&["segment", "--format", "lengths", "empty"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let o = run(&["segment", "--format", "lengths", "-"], dir.path());
+    assert!(o.status.success() && o.stdout.is_empty());
+
+    let binary: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.path().join("bin"), &binary).unwrap();
+    let o = run(&["segment", "--format", "lengths", "bin"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(lengths(&o).iter().sum::<usize>(), binary.len());
+    let o = run(&["segment", "bin"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_stdin(
+        &["segment", "--format", "jsonl", "-"],
+        dir.path(),
+        b"caf\xe9 \xff\xfe ok",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("patch_lengths"));
+    let v = run(&["verify", "bin", "empty"], dir.path());
+    assert!(v.status.success(), "{}", stdout(&v));
+    assert_eq!(stdout(&v).lines().count(), 2);
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"some text").unwrap();
+    for args in [
+        &["segment", "--max-patch-len", "0", "a.txt"][..],
+        &["segment", "--threshold", "-1", "a.txt"],
+        &["segment", "--threshold", "NaN", "a.txt"],
+        &["segment", "--threshold", "inf", "a.txt"],
+        &["segment", "--relative-threshold", "nan", "a.txt"],
+        &["segment", "--target-patch-size", "0.5", "a.txt"],
+        &["segment", "--threads", "0", "a.txt"],
+        &["segment", "--format", "xml", "a.txt"],
+        &["train", "--val-fraction", "1.5", "a.txt"],
+        &["segment"],
+    ] {
+        let o = run(args, dir.path());
+        assert_error(&o, 2, "");
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_error(
+        &run(&["segment", "missing.txt"], dir.path()),
+        1,
+        "missing.txt",
+    );
+    assert_error(&run(&["segment", "."], dir.path()), 1, "directory");
+    assert_error(
+        &run(&["segment", "-m", "nowhere", "-"], dir.path()),
+        1,
+        "nowhere",
+    );
+    std::fs::create_dir(dir.path().join("broken")).unwrap();
+    std::fs::write(dir.path().join("broken/config.json"), b"{not json").unwrap();
+    std::fs::write(dir.path().join("broken/model.safetensors"), b"\x01\x02").unwrap();
+    assert_error(
+        &run(&["segment", "-m", "broken", "-"], dir.path()),
+        1,
+        "config.json",
+    );
+    std::fs::write(
+        dir.path().join("docs.jsonl"),
+        b"{\"text\": \"ok\"}\n{\"other\": 1}\n",
+    )
+    .unwrap();
+    assert_error(
+        &run(
+            &["segment", "--jsonl-field", "text", "docs.jsonl"],
+            dir.path(),
+        ),
+        1,
+        "line 2",
+    );
+    std::fs::write(dir.path().join("empty.txt"), b"").unwrap();
+    assert_error(
+        &run(&["train", "empty.txt", "-o", "m"], dir.path()),
+        1,
+        "empty",
+    );
+    assert_error(
+        &run(&["segment", "--format", "npy", "empty.txt"], dir.path()),
+        1,
+        "--output",
+    );
+}
+
+#[test]
+fn jsonl_documents_restart_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = ["first document text", "second, a different one", ""];
+    let mut jsonl = String::new();
+    for d in docs {
+        jsonl.push_str(&serde_json::json!({ "text": d, "id": 1 }).to_string());
+        jsonl.push('\n');
+    }
+    std::fs::write(dir.path().join("docs.jsonl"), jsonl).unwrap();
+    let o = run(
+        &[
+            "segment",
+            "--jsonl-field",
+            "text",
+            "--format",
+            "jsonl",
+            "docs.jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    for (row, d) in rows.iter().zip(docs) {
+        std::fs::write(dir.path().join("one.txt"), d).unwrap();
+        let alone = run(&["segment", "--format", "lengths", "one.txt"], dir.path());
+        let expected: Vec<serde_json::Value> =
+            lengths(&alone).into_iter().map(Into::into).collect();
+        assert_eq!(row["patch_lengths"].as_array().unwrap(), &expected);
+    }
+}
+
+#[test]
+fn entropy_tsv_has_one_line_per_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "héllo\n").unwrap();
+    let o = run(&["entropy", "a.txt"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), "héllo\n".len());
+    let first: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(first[0], "0");
+    assert_eq!(first[1], "104");
+    assert!(first[2].parse::<f32>().unwrap() > 0.0);
+    let o = run(
+        &["entropy", "a.txt", "--format", "npy", "-o", "h.npy"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let npy = std::fs::read(dir.path().join("h.npy")).unwrap();
+    assert_eq!(&npy[..6], b"\x93NUMPY");
+    assert!(npy.len() >= 64 + 4 * 7 - 4);
+}
+
+#[test]
+fn npy_output_is_a_directory_of_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("tiny.txt");
+    let o = run(
+        &[
+            "segment",
+            "--format",
+            "npy",
+            "-o",
+            "out",
+            text.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in ["patch_lengths.npy", "document_offsets.npy"] {
+        let bytes = std::fs::read(dir.path().join("out").join(name)).unwrap();
+        assert_eq!(&bytes[..6], b"\x93NUMPY");
+    }
+}
