@@ -242,7 +242,9 @@ const BLOCK: usize = 64;
 /// increasing order. `entropies[i - 1]` is read for the relative rules.
 ///
 /// The comparisons of a block of 64 positions are gathered into a `u64` mask without branches
-/// (the compiler vectorises them), then the set bits are visited.
+/// (SSE2 compare + movemask on x86-64, a plain loop elsewhere; comparisons and the `f32`
+/// subtraction are exact IEEE operations, so every target decides the same), then the set bits
+/// are visited.
 #[inline]
 pub fn for_each_natural_start(
     rule: Rule,
@@ -255,35 +257,81 @@ pub fn for_each_natural_start(
     let mut base = from;
     while base < n {
         let end = (base + BLOCK).min(n);
-        let cur = &entropies[base..end];
-        let prev = &entropies[base - 1..end - 1];
-        let mut mask = 0u64;
-        match rule {
-            Rule::Global { threshold } => {
-                for (j, &h) in cur.iter().enumerate() {
-                    mask |= ((h > threshold) as u64) << j;
-                }
-            }
-            Rule::Relative { relative_threshold } => {
-                for (j, (&h, &p)) in cur.iter().zip(prev).enumerate() {
-                    mask |= ((h - p > relative_threshold) as u64) << j;
-                }
-            }
-            Rule::Combined {
-                threshold,
-                relative_threshold,
-            } => {
-                for (j, (&h, &p)) in cur.iter().zip(prev).enumerate() {
-                    mask |= (((h > threshold) & (h - p > relative_threshold)) as u64) << j;
-                }
-            }
-        }
+        let mut mask = if end - base == BLOCK {
+            block_mask(rule, &entropies[base - 1..end])
+        } else {
+            tail_mask(rule, &entropies[base - 1..end])
+        };
         while mask != 0 {
             f(base + mask.trailing_zeros() as usize);
             mask &= mask - 1;
         }
         base = end;
     }
+}
+
+/// The start mask of `w[1..]` given `w[j]` as the previous entropy of `w[j + 1]`
+/// (`w.len() <= 65`).
+#[inline]
+fn tail_mask(rule: Rule, w: &[f32]) -> u64 {
+    let mut mask = 0u64;
+    for j in 1..w.len() {
+        mask |= (rule.starts(w[j], w[j - 1]) as u64) << (j - 1);
+    }
+    mask
+}
+
+/// [`tail_mask`] for a full block: `w.len() == 65`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn block_mask(rule: Rule, w: &[f32]) -> u64 {
+    use std::arch::x86_64::*;
+    assert_eq!(w.len(), BLOCK + 1);
+    let cur = w[1..].as_ptr();
+    let prev = w.as_ptr();
+    let mut mask = 0u64;
+    // SAFETY: SSE2 is part of the x86-64 baseline; every load reads 4 floats inside `w`
+    // (offsets 0..64 of `cur` = w[1..65], of `prev` = w[0..64]).
+    unsafe {
+        match rule {
+            Rule::Global { threshold } => {
+                let t = _mm_set1_ps(threshold);
+                for g in 0..BLOCK / 4 {
+                    let h = _mm_loadu_ps(cur.add(4 * g));
+                    mask |= (_mm_movemask_ps(_mm_cmpgt_ps(h, t)) as u64) << (4 * g);
+                }
+            }
+            Rule::Relative { relative_threshold } => {
+                let r = _mm_set1_ps(relative_threshold);
+                for g in 0..BLOCK / 4 {
+                    let h = _mm_loadu_ps(cur.add(4 * g));
+                    let p = _mm_loadu_ps(prev.add(4 * g));
+                    mask |= (_mm_movemask_ps(_mm_cmpgt_ps(_mm_sub_ps(h, p), r)) as u64) << (4 * g);
+                }
+            }
+            Rule::Combined {
+                threshold,
+                relative_threshold,
+            } => {
+                let t = _mm_set1_ps(threshold);
+                let r = _mm_set1_ps(relative_threshold);
+                for g in 0..BLOCK / 4 {
+                    let h = _mm_loadu_ps(cur.add(4 * g));
+                    let p = _mm_loadu_ps(prev.add(4 * g));
+                    let both = _mm_and_ps(_mm_cmpgt_ps(h, t), _mm_cmpgt_ps(_mm_sub_ps(h, p), r));
+                    mask |= (_mm_movemask_ps(both) as u64) << (4 * g);
+                }
+            }
+        }
+    }
+    mask
+}
+
+/// [`tail_mask`] for a full block: `w.len() == 65`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn block_mask(rule: Rule, w: &[f32]) -> u64 {
+    tail_mask(rule, w)
 }
 
 /// Patch lengths of a document from its entropies `H[0..n)` (fast kernel).
