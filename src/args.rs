@@ -25,6 +25,10 @@ pub enum Command {
     Entropy(EntropyArgs),
     /// Check that batch, streaming, multi-threaded and chunked segmentation agree bit for bit.
     Verify(VerifyArgs),
+    /// Bits/byte of the model and patch statistics next to the static and space baselines.
+    Eval(EvalArgs),
+    /// Draw the entropy of every byte with the threshold and the patch boundaries (SVG).
+    Plot(PlotArgs),
 }
 
 /// `bltpatch train`.
@@ -187,6 +191,44 @@ pub struct VerifyArgs {
     /// Seed of the random chunkings.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// `bltpatch eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Files to evaluate (`-` for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Print one JSON object per file.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+}
+
+/// `bltpatch plot`.
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// File to plot (`-` for stdin).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    /// Byte range `A..B` to draw (default: the first 120 bytes; at most 5000).
+    #[arg(long, value_name = "A..B")]
+    pub range: Option<String>,
+    /// The SVG file to write.
+    #[arg(short, long, value_name = "OUT.svg", required = true)]
+    pub output: PathBuf,
 }
 
 fn parse_threshold(s: &str) -> Result<f32, String> {

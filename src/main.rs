@@ -21,6 +21,8 @@ fn main() -> ExitCode {
         Command::Segment(a) => cmd::segment::run(a),
         Command::Entropy(a) => cmd::entropy::run(a),
         Command::Verify(a) => cmd::verify::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Plot(a) => cmd::plot::run(a),
     };
     match result {
         Ok(code) => code,

@@ -364,3 +364,61 @@ fn npy_output_is_a_directory_of_arrays() {
         assert_eq!(&bytes[..6], b"\x93NUMPY");
     }
 }
+
+#[test]
+fn eval_json_reports_the_model_and_the_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("en_books_slice.txt");
+    let o = run(&["eval", "--json", text.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let bytes = v["bytes"].as_u64().unwrap();
+    assert_eq!(bytes, std::fs::metadata(&text).unwrap().len());
+    let bpb = v["bits_per_byte"].as_f64().unwrap();
+    assert!(bpb > 0.5 && bpb < 8.0, "{bpb}");
+    let patches = v["patches"].as_u64().unwrap();
+    let mean = v["mean_patch_len"].as_f64().unwrap();
+    assert!((mean - bytes as f64 / patches as f64).abs() < 1e-9);
+    for baseline in ["static", "space"] {
+        assert!(v[baseline]["patch_information_cv"].as_f64().unwrap() > 0.0);
+    }
+    let plain = run(&["eval", text.to_str().unwrap()], dir.path());
+    assert!(stdout(&plain).contains("bits/byte"));
+}
+
+#[test]
+fn plot_writes_an_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("en_books_slice.txt");
+    let o = run(
+        &[
+            "plot",
+            text.to_str().unwrap(),
+            "--range",
+            "100..180",
+            "-o",
+            "p.svg",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(dir.path().join("p.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("<polyline") && svg.contains("threshold"));
+    assert_eq!(svg.matches("<circle").count(), 80);
+    assert_error(
+        &run(
+            &[
+                "plot",
+                text.to_str().unwrap(),
+                "--range",
+                "9..3",
+                "-o",
+                "q.svg",
+            ],
+            dir.path(),
+        ),
+        1,
+        "range",
+    );
+}

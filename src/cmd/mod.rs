@@ -1,6 +1,8 @@
 //! One module per subcommand; each validates, calls the library and prints.
 
 pub mod entropy;
+pub mod eval;
+pub mod plot;
 pub mod segment;
 pub mod train;
 pub mod verify;
