@@ -5,6 +5,7 @@ use std::path::Path;
 
 use bltpatch_checkpoint::{CalibrationRecord, CheckpointError, Config, Weights, read_config};
 use bltpatch_core::{EntropyModel, EntropyStream, PatchConfig, Rule};
+use bltpatch_engine::{ConvModel, EngineError};
 use bltpatch_ngram::{NgramError, NgramModel};
 
 /// `config.json` of the model embedded in this crate.
@@ -21,8 +22,11 @@ pub enum LoadError {
     /// The n-gram weights are inconsistent.
     #[error(transparent)]
     Ngram(#[from] NgramError),
+    /// The neural model's weights do not match its configuration.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// `config.json` names an architecture this build does not know.
-    #[error("unknown model architecture `{0}` in config.json (this build knows: ngram)")]
+    #[error("unknown model architecture `{0}` in config.json (this build knows: conv, ngram)")]
     UnknownArch(String),
     /// A calibrated threshold in `config.json` is not a valid rule.
     #[error("invalid calibrated threshold in config.json: {0}")]
@@ -63,7 +67,8 @@ impl Model {
     /// An unknown architecture or weights that do not match the configuration.
     pub fn from_parts(config: Config, weights: &Weights) -> Result<Self, LoadError> {
         let inner: Box<dyn EntropyModel> = match config.arch.as_str() {
-            "ngram" => Box::new(NgramModel::from_checkpoint(&config, weights)?),
+            bltpatch_ngram::ARCH => Box::new(NgramModel::from_checkpoint(&config, weights)?),
+            bltpatch_engine::ARCH => Box::new(ConvModel::from_checkpoint(&config, weights)?),
             other => return Err(LoadError::UnknownArch(other.to_string())),
         };
         let model = Self { config, inner };
