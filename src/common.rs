@@ -169,24 +169,35 @@ pub struct Document<'a> {
     pub bytes: Cow<'a, [u8]>,
 }
 
-/// The documents of a file, as `--jsonl-field` says.
-pub fn documents<'a>(file: &'a InputFile, input: &InputArgs) -> Result<Vec<Document<'a>>> {
+/// The documents of a file, as `--jsonl-field` says, all at once.
+pub fn documents<'a>(file: &'a InputFile, input: &'a InputArgs) -> Result<Vec<Document<'a>>> {
+    document_iter(file, input).collect()
+}
+
+/// The documents of a file, as `--jsonl-field` says, one at a time: a JSON Lines corpus is
+/// decoded as it is consumed, so it is never held in memory as documents all at once. A bad line
+/// is an error when it is reached.
+pub fn document_iter<'a>(
+    file: &'a InputFile,
+    input: &'a InputArgs,
+) -> Box<dyn Iterator<Item = Result<Document<'a>>> + 'a> {
     let name = display(&file.path);
     match &input.jsonl_field {
-        None => Ok(vec![Document {
+        None => Box::new(std::iter::once(Ok(Document {
             name,
             bytes: Cow::Borrowed(&file.data[..]),
-        }]),
-        Some(field) => bltpatch_io::jsonl_documents(&file.data, field)
-            .enumerate()
-            .map(|(i, d)| {
-                let bytes = d.with_context(|| format!("in `{name}`"))?;
-                Ok(Document {
-                    name: format!("{name}#{}", i + 1),
-                    bytes: Cow::Owned(bytes),
-                })
-            })
-            .collect(),
+        }))),
+        Some(field) => Box::new(
+            bltpatch_io::jsonl_documents(&file.data, field)
+                .enumerate()
+                .map(move |(i, d)| {
+                    let bytes = d.with_context(|| format!("in `{name}`"))?;
+                    Ok(Document {
+                        name: format!("{name}#{}", i + 1),
+                        bytes: Cow::Owned(bytes),
+                    })
+                }),
+        ),
     }
 }
 

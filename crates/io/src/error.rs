@@ -118,6 +118,23 @@ pub enum IoError {
         /// The number of bytes given.
         bytes: usize,
     },
+
+    /// The incremental methods of a [`crate::PatchWriter`] were called out of order (a document
+    /// begun while another is open, lengths or an end without a document, or `finish` with a
+    /// document still open).
+    #[error("patch writer used out of order: {problem}")]
+    OutOfOrder {
+        /// What was wrong.
+        problem: &'static str,
+    },
+
+    /// A format that needs whole documents (the text format: it prints each document's bytes)
+    /// was fed incrementally; use [`crate::PatchWriter::write_document`].
+    #[error("the {format} format writes whole documents only")]
+    NotIncremental {
+        /// The format's command-line name.
+        format: &'static str,
+    },
 }
 
 impl IoError {

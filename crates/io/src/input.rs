@@ -24,6 +24,50 @@ pub enum Input {
     Owned(Vec<u8>),
 }
 
+impl Input {
+    /// Says that the bytes of `range` will not be read again soon, so a long sequential pass
+    /// keeps a bounded resident set: the pages of a mapped file that lie wholly inside `range`
+    /// leave this process's resident memory (the kernel keeps them in its page cache, and
+    /// reading them again simply maps them back, with the same contents). Does nothing for
+    /// owned input, outside Unix, or for an empty or out-of-bounds range; never fails.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("big.txt");
+    /// std::fs::write(&path, vec![b'x'; 1 << 20])?;
+    /// let input = bltpatch_io::read_input(&path)?;
+    /// assert_eq!(input[..8], *b"xxxxxxxx");
+    /// input.release(0..input.len() / 2);
+    /// assert_eq!(input[..8], *b"xxxxxxxx"); // read back transparently
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        #[cfg(unix)]
+        if let Input::Mapped(map) = self {
+            const PAGE: usize = 4096;
+            // Whole pages inside the range only (a larger page size only makes the kernel round
+            // the start down to a page that is still inside the map).
+            let start = range.start.next_multiple_of(PAGE);
+            let end = range.end.min(map.len()) / PAGE * PAGE;
+            if start < end {
+                // SAFETY: the map is a read-only shared file mapping (`Mmap::map`): MADV_DONTNEED
+                // only drops this process's page-table entries, and the next read faults the same
+                // file contents back in, so no live borrow ever sees different bytes (the caveat
+                // about other processes modifying the file is that of the mapping itself).
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
+                };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = range;
+    }
+}
+
 impl Deref for Input {
     type Target = [u8];
 

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{PatchWriter, check_document, push_decimal};
+use super::{Open, PatchWriter, push_decimal};
 use crate::{IoError, OutputFile};
 
 /// Writes one compact JSON object per line and document:
@@ -25,6 +25,7 @@ use crate::{IoError, OutputFile};
 pub struct JsonlWriter {
     out: OutputFile,
     line: Vec<u8>,
+    open: Open,
 }
 
 impl JsonlWriter {
@@ -33,39 +34,58 @@ impl JsonlWriter {
         JsonlWriter {
             out,
             line: Vec::new(),
+            open: Open::default(),
         }
+    }
+
+    /// Writes `self.line` out.
+    fn flush_line(&mut self) -> Result<(), IoError> {
+        self.out
+            .write_all(&self.line)
+            .map_err(|source| IoError::write(self.out.path(), source))
     }
 }
 
 impl PatchWriter for JsonlWriter {
-    fn write_document(
-        &mut self,
-        name: &str,
-        bytes: &[u8],
-        lengths: &[usize],
-        entropies: Option<&[f32]>,
-    ) -> Result<(), IoError> {
-        check_document(name, bytes, lengths, entropies)?;
+    fn begin_document(&mut self, name: &str, bytes: usize) -> Result<(), IoError> {
+        self.open.begin(name, bytes)?;
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(b"{\"document\":");
         serde_json::to_writer(&mut *line, name).expect("a string serializes into a Vec");
         line.extend_from_slice(b",\"bytes\":");
-        push_decimal(line, bytes.len());
+        push_decimal(line, bytes);
         line.extend_from_slice(b",\"patch_lengths\":[");
-        for (i, &len) in lengths.iter().enumerate() {
-            if i > 0 {
-                line.push(b',');
+        self.flush_line()
+    }
+
+    fn write_lengths(&mut self, lengths: &[usize]) -> Result<(), IoError> {
+        // a comma before every length but the document's first
+        let mut first = self.open.add(lengths)? == 0;
+        for chunk in lengths.chunks(16 * 1024) {
+            let line = &mut self.line;
+            line.clear();
+            for &len in chunk {
+                if !first {
+                    line.push(b',');
+                }
+                first = false;
+                push_decimal(line, len);
             }
-            push_decimal(line, len);
+            self.flush_line()?;
         }
-        line.extend_from_slice(b"]}\n");
-        self.out
-            .write_all(line)
-            .map_err(|source| IoError::write(self.out.path(), source))
+        Ok(())
+    }
+
+    fn end_document(&mut self) -> Result<(), IoError> {
+        self.open.end()?;
+        self.line.clear();
+        self.line.extend_from_slice(b"]}\n");
+        self.flush_line()
     }
 
     fn finish(self: Box<Self>) -> Result<(), IoError> {
+        self.open.check_closed()?;
         self.out.commit()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{PatchWriter, check_document, push_decimal};
+use super::{Open, PatchWriter, push_decimal};
 use crate::{IoError, OutputFile};
 
 /// Writes one decimal patch length per line (`\n`-terminated) and nothing else; several
@@ -25,6 +25,7 @@ use crate::{IoError, OutputFile};
 pub struct LengthsWriter {
     out: OutputFile,
     scratch: Vec<u8>,
+    open: Open,
 }
 
 impl LengthsWriter {
@@ -33,19 +34,18 @@ impl LengthsWriter {
         LengthsWriter {
             out,
             scratch: Vec::new(),
+            open: Open::default(),
         }
     }
 }
 
 impl PatchWriter for LengthsWriter {
-    fn write_document(
-        &mut self,
-        name: &str,
-        bytes: &[u8],
-        lengths: &[usize],
-        entropies: Option<&[f32]>,
-    ) -> Result<(), IoError> {
-        check_document(name, bytes, lengths, entropies)?;
+    fn begin_document(&mut self, name: &str, bytes: usize) -> Result<(), IoError> {
+        self.open.begin(name, bytes)
+    }
+
+    fn write_lengths(&mut self, lengths: &[usize]) -> Result<(), IoError> {
+        self.open.add(lengths)?;
         for chunk in lengths.chunks(16 * 1024) {
             self.scratch.clear();
             for &len in chunk {
@@ -59,7 +59,12 @@ impl PatchWriter for LengthsWriter {
         Ok(())
     }
 
+    fn end_document(&mut self) -> Result<(), IoError> {
+        self.open.end().map(drop)
+    }
+
     fn finish(self: Box<Self>) -> Result<(), IoError> {
+        self.open.check_closed()?;
         self.out.commit()
     }
 }

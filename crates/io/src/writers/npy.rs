@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use super::{PatchWriter, check_document};
+use super::{Open, PatchWriter};
 use crate::IoError;
 use crate::npy::{Dtype, NpyStream};
 use crate::output::{hidden_prefix, parent_dir, sync_dir};
@@ -57,6 +57,7 @@ pub struct NpyWriter {
     document_offsets: Array,
     document_bytes: Array,
     patches: usize,
+    open: Open,
 }
 
 impl NpyWriter {
@@ -94,28 +95,34 @@ impl NpyWriter {
             document_offsets,
             document_bytes,
             patches: 0,
+            open: Open::default(),
         })
     }
 }
 
 impl PatchWriter for NpyWriter {
-    fn write_document(
-        &mut self,
-        name: &str,
-        bytes: &[u8],
-        lengths: &[usize],
-        entropies: Option<&[f32]>,
-    ) -> Result<(), IoError> {
-        check_document(name, bytes, lengths, entropies)?;
-        self.patches += lengths.len();
+    fn begin_document(&mut self, name: &str, bytes: usize) -> Result<(), IoError> {
+        self.open.begin(name, bytes)
+    }
+
+    fn write_lengths(&mut self, lengths: &[usize]) -> Result<(), IoError> {
+        self.open.add(lengths)?;
         self.patch_lengths
             .push_usize(lengths)
-            .and_then(|()| self.document_offsets.push_usize(&[self.patches]))
-            .and_then(|()| self.document_bytes.push_usize(&[bytes.len()]))
+            .map_err(|source| IoError::write(&self.destination, source))
+    }
+
+    fn end_document(&mut self) -> Result<(), IoError> {
+        let doc = self.open.end()?;
+        self.patches += doc.patches;
+        self.document_offsets
+            .push_usize(&[self.patches])
+            .and_then(|()| self.document_bytes.push_usize(&[doc.bytes]))
             .map_err(|source| IoError::write(&self.destination, source))
     }
 
     fn finish(self: Box<Self>) -> Result<(), IoError> {
+        self.open.check_closed()?;
         let NpyWriter {
             destination,
             staging,

@@ -180,10 +180,33 @@ impl PatchWriter for TextWriter {
             .map_err(|source| IoError::write(self.out.path(), source))
     }
 
+    /// `false`: the text format prints each document's bytes, so it takes whole documents.
+    fn is_incremental(&self) -> bool {
+        false
+    }
+
+    /// Fails with [`IoError::NotIncremental`]: use [`PatchWriter::write_document`].
+    fn begin_document(&mut self, _name: &str, _bytes: usize) -> Result<(), IoError> {
+        Err(NOT_INCREMENTAL)
+    }
+
+    /// Fails with [`IoError::NotIncremental`].
+    fn write_lengths(&mut self, _lengths: &[usize]) -> Result<(), IoError> {
+        Err(NOT_INCREMENTAL)
+    }
+
+    /// Fails with [`IoError::NotIncremental`].
+    fn end_document(&mut self) -> Result<(), IoError> {
+        Err(NOT_INCREMENTAL)
+    }
+
     fn finish(self: Box<Self>) -> Result<(), IoError> {
         self.out.commit()
     }
 }
+
+/// The error of the incremental methods.
+const NOT_INCREMENTAL: IoError = IoError::NotIncremental { format: "text" };
 
 /// The palette index for a patch's entropies: their mean, scaled linearly to
 /// `0..=`[`ENTROPY_SCALE`] nats and clamped (NaN counts as 0).
