@@ -15,6 +15,7 @@ pub fn run(args: EntropyArgs) -> Result<ExitCode> {
     let file = read_inputs(std::slice::from_ref(&args.file))?.remove(0);
     let pool = pool(args.threads)?;
     let doc = &file.data[..];
+    let mut released = 0;
     match args.format {
         EntropyFormat::Tsv => {
             let mut out = OutputFile::create(args.output.as_deref())?;
@@ -35,12 +36,15 @@ pub fn run(args: EntropyArgs) -> Result<ExitCode> {
         }
         EntropyFormat::Npy => {
             let mut w = NpyF32Writer::create(args.output.as_deref())?;
+            let mut offset = 0;
             let mut result = Ok(());
             pool.install(|| {
                 entropies_chunked_into(&model, doc, DEFAULT_CHUNK_LEN, |h| {
                     if result.is_ok() {
                         result = w.write(h);
                     }
+                    offset += h.len();
+                    release_behind(&file.data, offset, &mut released);
                 })
             });
             result?;
@@ -48,4 +52,15 @@ pub fn run(args: EntropyArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lets the kernel drop the mapped pages of the input that are done with, so memory stays
+/// bounded on inputs larger than RAM (the model reads at most its context behind `done`).
+fn release_behind(input: &bltpatch_io::Input, done: usize, released: &mut usize) {
+    const STEP: usize = 8 << 20;
+    let keep = done.saturating_sub(1 << 20);
+    if keep >= *released + STEP {
+        input.release(*released..keep);
+        *released = keep;
+    }
 }
