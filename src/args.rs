@@ -1,6 +1,7 @@
 //! Command-line arguments (clap derive) and their value checks.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -34,29 +35,70 @@ pub enum Command {
 /// `bltpatch train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Corpus files (`-` for stdin).
+    /// Corpus files (memory-mapped, never read whole into memory; `-` for stdin with `--arch
+    /// ngram` only).
     #[arg(required = true, value_name = "CORPUS")]
     pub corpus: Vec<PathBuf>,
-    /// Checkpoint directory to write (replaced atomically).
+    /// Checkpoint directory to write (replaced atomically at every save).
     #[arg(short, long, value_name = "DIR", default_value = "bltpatch-model")]
     pub output: PathBuf,
     /// Model architecture.
-    #[arg(long, value_enum, default_value_t = Arch::Ngram)]
+    #[arg(long, value_enum, default_value_t = Arch::Conv)]
     pub arch: Arch,
-    /// n-gram order (bytes per n-gram, including the predicted one): context = order - 1.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=8))]
-    pub order: u8,
-    /// Fraction of each corpus file (its end) held out for validation and calibration.
-    #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
-    pub val_fraction: f64,
+    /// Size preset of the conv model: tiny, small or base.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Minimum context C in bytes of the conv model (re-chooses the preset's dilations).
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub context: Option<u32>,
+    /// Stop after N optimizer steps (the whole run, counting resumed parts).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Stop after this much time, e.g. `90s`, `10m`, `1h30m` or plain seconds (the whole run,
+    /// counting resumed parts). Without `--steps` and `--time-budget`: 10 minutes.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub time_budget: Option<Duration>,
+    /// Windows per batch (default 16).
+    #[arg(long, value_name = "N", value_parser = parse_max_len)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate (default 0.02; warm-up then cosine decay).
+    #[arg(long, value_name = "F", value_parser = parse_lr)]
+    pub lr: Option<f64>,
+    /// Seed of initialisation and sampling: the same seed gives the same checkpoint on the CPU
+    /// backends.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// burn backend that trains the conv model: flex (CPU), ndarray or wgpu (GPU); the last two
+    /// need a build with `--features ndarray` / `--features wgpu`.
+    #[arg(long, value_name = "NAME", default_value = "flex", value_parser = parse_backend)]
+    pub backend: bltpatch_model::Backend,
+    /// Continue the run saved in the output directory (weights, optimizer state, step, clock).
+    #[arg(long)]
+    pub resume: bool,
+    /// Worker threads for training (default: all cores).
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// n-gram order of `--arch ngram` (bytes per n-gram, including the predicted one): context
+    /// = order - 1.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub order: Option<u8>,
+    /// Fraction of each corpus file (its end) held out for validation and calibration (default
+    /// 0.05; 0.1 with `--arch ngram`).
+    #[arg(long, value_parser = parse_fraction)]
+    pub val_fraction: Option<f64>,
     /// Mean patch length that the stored threshold is calibrated for.
     #[arg(long, default_value_t = 4.5, value_parser = parse_target)]
     pub target_patch_size: f64,
+    /// No progress bar or periodic lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Model architectures `train` can build.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
+    /// Neural causal dilated-convolution byte model trained with burn (the default).
+    Conv,
     /// Count-based byte n-gram model with interpolated Kneser-Ney smoothing (trains in seconds).
     Ngram,
 }
@@ -263,5 +305,68 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if (1..=1024).contains(&v) => Ok(v),
         _ => Err("must be a whole number from 1 to 1024".into()),
+    }
+}
+
+fn parse_lr(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 10.0 => Ok(v),
+        _ => Err("must be a number in (0, 10]".into()),
+    }
+}
+
+fn parse_backend(s: &str) -> Result<bltpatch_model::Backend, String> {
+    s.parse()
+        .map_err(|e: bltpatch_model::ModelError| e.to_string())
+}
+
+/// `90`, `90s`, `10m`, `1h30m`, `1.5h`: a sum of numbers with the units `h`, `m`, `s` (seconds
+/// when a number has no unit).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("cannot read {s:?} as a duration (e.g. 90s, 10m, 1h30m)");
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..end].parse().map_err(|_| err())?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match rest[..unit_end].trim() {
+            "" | "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        rest = &rest[unit_end..];
+        total += value * scale;
+    }
+    if !(total.is_finite() && total > 0.0 && total < 1e9) {
+        return Err("must be longer than 0 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2m 5s").unwrap(), Duration::from_secs(125));
+        for bad in ["", "m", "10x", "0", "-5m", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -422,3 +422,108 @@ fn plot_writes_an_svg() {
         "range",
     );
 }
+
+/// The neural model end to end: `train` (burn) writes a checkpoint that `segment` runs with the
+/// canonical engine, batch equal to streaming; `--resume` continues it to more steps.
+#[test]
+fn train_conv_then_segment_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dataset("en_books_slice.txt");
+    let corpus = corpus.to_str().unwrap();
+    let common = [
+        "train",
+        corpus,
+        "-o",
+        "conv",
+        "--preset",
+        "tiny",
+        "--context",
+        "16",
+        "--batch-size",
+        "2",
+        "--threads",
+        "1",
+        "--seed",
+        "7",
+        "-q",
+    ];
+    let o = run(&[&common[..], &["--steps", "6"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("trained a conv model"), "{out}");
+    assert!(out.contains("6 steps"), "{out}");
+    assert!(out.contains("held-out bits/byte"), "{out}");
+    assert!(out.contains("calibrated threshold"), "{out}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("conv/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["arch"], "conv");
+    assert!(config["calibration"]["threshold"].as_f64().is_some());
+
+    let text = dataset("tiny.txt");
+    let text = text.to_str().unwrap();
+    let seg = |extra: &[&str]| {
+        let o = run(
+            &[
+                &["segment", "-m", "conv", "--format", "lengths", text][..],
+                extra,
+            ]
+            .concat(),
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        lengths(&o)
+    };
+    let batch = seg(&[]);
+    assert_eq!(batch.iter().sum::<usize>(), 103269);
+    assert_eq!(batch, seg(&["--streaming"]));
+
+    // Resuming to 9 steps continues the saved run (step count and all).
+    let o = run(
+        &[&common[..], &["--steps", "9", "--resume"]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("9 steps"), "{}", stdout(&o));
+}
+
+#[test]
+fn train_conv_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("empty.txt"), b"").unwrap();
+    std::fs::write(p.join("short.txt"), b"only a few bytes of text").unwrap();
+    std::fs::write(p.join("a-file"), b"x").unwrap();
+    let corpus = dataset("en_books_slice.txt");
+    let corpus = corpus.to_str().unwrap();
+    let quick = ["--preset", "tiny", "--steps", "1", "-q"];
+    let train = |args: &[&str]| run(&[&["train"][..], args, &quick].concat(), p);
+    assert_error(&train(&["empty.txt", "-o", "m"]), 1, "empty corpus");
+    assert_error(&train(&["short.txt", "-o", "m"]), 1, "corpus too short");
+    assert_error(&train(&["missing.txt", "-o", "m"]), 1, "missing.txt");
+    assert_error(&train(&[corpus, "-o", "a-file/m"]), 1, "not writable");
+    assert_error(
+        &train(&[corpus, "-o", "nothing", "--resume"]),
+        1,
+        "cannot resume",
+    );
+    assert_error(&train(&["-", "-o", "m"]), 1, "stdin");
+    assert_error(&train(&[corpus, "--order", "3"]), 1, "--arch ngram");
+    assert_error(&train(&[corpus, "--backend", "cuda"]), 2, "unknown backend");
+    assert_error(&train(&[corpus, "--time-budget", "ten"]), 2, "duration");
+
+    // `--resume` on a checkpoint of the other architecture.
+    let o = run(
+        &[
+            "train", "--arch", "ngram", "--order", "3", corpus, "-o", "ng",
+        ],
+        p,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_error(&train(&[corpus, "-o", "ng", "--resume"]), 1, "ngram");
+    assert_error(
+        &run(&["train", "--arch", "ngram", corpus, "--steps", "3"], p),
+        1,
+        "--arch conv",
+    );
+}

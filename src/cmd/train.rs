@@ -13,6 +13,101 @@ use crate::args::{Arch, TrainArgs};
 use crate::common::{display, read_inputs};
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    match args.arch {
+        Arch::Conv => run_conv(args),
+        Arch::Ngram => run_ngram(args),
+    }
+}
+
+/// The neural model, trained with burn (`bltpatch-model`).
+fn run_conv(args: TrainArgs) -> Result<ExitCode> {
+    if args.order.is_some() {
+        bail!("--order applies to --arch ngram only");
+    }
+    if let Some(p) = args.corpus.iter().find(|p| p.as_os_str() == "-") {
+        bail!(
+            "cannot train --arch conv from stdin ({}): the corpus is memory-mapped; write it to a file",
+            p.display()
+        );
+    }
+    let mut opts = bltpatch_model::TrainOptions::new(args.corpus, args.output);
+    if let Some(p) = args.preset {
+        opts.preset = p;
+    }
+    opts.context = args.context.map(|c| c as usize);
+    opts.steps = args.steps.map(|s| s as usize);
+    opts.time_budget = args.time_budget;
+    if let Some(b) = args.batch_size {
+        opts.batch_size = b;
+    }
+    if let Some(lr) = args.lr {
+        opts.lr = lr;
+    }
+    if let Some(seed) = args.seed {
+        opts.seed = seed;
+    }
+    if let Some(v) = args.val_fraction {
+        opts.val_fraction = v;
+    }
+    opts.backend = args.backend;
+    opts.resume = args.resume;
+    opts.threads = args.threads;
+    opts.target_patch_size = args.target_patch_size;
+    if args.quiet {
+        opts.progress = bltpatch_model::Progress::Quiet;
+    }
+    let report = bltpatch_model::train(&opts)?;
+    println!(
+        "trained a conv model ({} parameters, context {} bytes, {} FLOPs/byte): {} steps in {:.0}s, {:.0} bytes/s",
+        report.parameters,
+        report.context,
+        report.flops_per_byte,
+        report.steps,
+        report.seconds,
+        report.bytes_per_sec
+    );
+    match report.val_bits_per_byte {
+        Some(v) if !report.interrupted => {
+            println!("held-out bits/byte: {v:.4} on {} bytes", report.val_bytes)
+        }
+        Some(v) => println!("held-out bits/byte (validation sample): {v:.4}"),
+        None => println!("no held-out text (--val-fraction 0)"),
+    }
+    if let (Some(t), Some(m)) = (report.threshold, report.mean_patch_len) {
+        println!(
+            "calibrated threshold: {t} (mean patch length {m:.3} for target {})",
+            args.target_patch_size
+        );
+    }
+    println!("checkpoint written to {}", report.output.display());
+    if report.interrupted {
+        println!(
+            "interrupted after step {}: continue with the same command and --resume",
+            report.steps
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The count-based n-gram model: trains in seconds, in memory.
+fn run_ngram(args: TrainArgs) -> Result<ExitCode> {
+    let conv_only = [
+        ("--preset", args.preset.is_some()),
+        ("--context", args.context.is_some()),
+        ("--steps", args.steps.is_some()),
+        ("--time-budget", args.time_budget.is_some()),
+        ("--batch-size", args.batch_size.is_some()),
+        ("--lr", args.lr.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--resume", args.resume),
+        ("--backend", args.backend != bltpatch_model::Backend::Flex),
+    ];
+    if let Some((flag, _)) = conv_only.iter().find(|(_, given)| *given) {
+        bail!("{flag} applies to --arch conv only");
+    }
+    let order = args.order.unwrap_or(6);
+    let val_fraction = args.val_fraction.unwrap_or(0.1);
     let files = read_inputs(&args.corpus)?;
     let total: usize = files.iter().map(|f| f.data.len()).sum();
     if total == 0 {
@@ -22,7 +117,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let mut train = Vec::new();
     let mut val = Vec::new();
     for f in &files {
-        let cut = f.data.len() - (f.data.len() as f64 * args.val_fraction).floor() as usize;
+        let cut = f.data.len() - (f.data.len() as f64 * val_fraction).floor() as usize;
         train.push(&f.data[..cut]);
         if cut < f.data.len() {
             val.push(&f.data[cut..]);
@@ -30,20 +125,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     }
     let train_bytes: usize = train.iter().map(|d| d.len()).sum();
     if train_bytes == 0 {
-        bail!(
-            "no training text is left after holding out --val-fraction {}",
-            args.val_fraction
-        );
+        bail!("no training text is left after holding out --val-fraction {val_fraction}");
     }
     let start = Instant::now();
-    let model = match args.arch {
-        Arch::Ngram => {
-            let cfg = NgramConfig {
-                order: args.order as usize,
-            };
-            NgramModel::train(&train, &cfg).context("training failed")?
-        }
+    let cfg = NgramConfig {
+        order: order as usize,
     };
+    let model = NgramModel::train(&train, &cfg).context("training failed")?;
     let train_secs = start.elapsed().as_secs_f64();
 
     // Held-out bits/byte and the calibrated threshold; without held-out text, both are measured
@@ -84,7 +172,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let training = json!({
         "corpus": files.iter().map(|f| json!({"file": display(&f.path), "bytes": f.data.len()})).collect::<Vec<_>>(),
         "train_bytes": train_bytes,
-        "val_fraction": args.val_fraction,
+        "val_fraction": val_fraction,
         "eval_text": eval_on,
         "eval_bytes": eval_bytes,
         "bits_per_byte": bits_per_byte,
@@ -94,10 +182,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         .save(&args.output, training, Some(record))
         .with_context(|| format!("cannot write checkpoint `{}`", args.output.display()))?;
     println!(
-        "trained {} (context {} bytes) on {} bytes in {:.1}s",
-        match args.arch {
-            Arch::Ngram => format!("a byte {}-gram model", args.order),
-        },
+        "trained a byte {order}-gram model (context {} bytes) on {} bytes in {:.1}s",
         model.context(),
         train_bytes,
         train_secs

@@ -1,0 +1,1105 @@
+//! The training loop: options, checkpoints, resume, progress, final evaluation and calibration.
+
+use std::fs::{self, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bltpatch_checkpoint::{
+    CONFIG_FILE, CalibrationRecord, Config, Tensor as CkptTensor, Weights, read_config,
+    serialize_tensors, write_checkpoint,
+};
+use bltpatch_core::{CalibrationTarget, EntropyModel, calibrate};
+use bltpatch_engine::arch::{self, ConvConfig};
+use bltpatch_engine::{ConvModel, EngineError};
+use burn::module::Module;
+use burn::prelude::Device;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::data::{Corpus, Sampler, check_writable, val_sample};
+use crate::error::ModelError;
+use crate::model::{self, ConvLm, HostBatch, Window};
+use crate::optim::{AdamW, AdamWConfig, global_grad_norm, learning_rate};
+use crate::rng::SplitMix64;
+
+/// The file, beside `config.json` and `model.safetensors`, that holds everything `--resume`
+/// needs: the weights, the optimizer moments and the loop state (safetensors; the JSON state is
+/// the `U8` tensor `state`).
+pub const RESUME_FILE: &str = "train_state.safetensors";
+/// The JSON Lines metrics log in the checkpoint directory.
+pub const LOG_FILE: &str = "train_log.jsonl";
+/// The trainer's name in the resume state and the training summary.
+pub const TRAINER: &str = "bltpatch-model";
+
+/// How training reports progress on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar when stderr is a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    /// Always the indicatif progress bar.
+    Bar,
+    /// Plain periodic lines.
+    Lines,
+    /// Nothing.
+    Quiet,
+}
+
+/// Everything `train` needs. [`TrainOptions::new`] gives the defaults.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Corpus files (memory-mapped; each file's tail is held out).
+    pub corpus: Vec<PathBuf>,
+    /// The checkpoint directory to write (replaced atomically at every save).
+    pub output: PathBuf,
+    /// Architecture preset: `tiny`, `small` (default) or `base`.
+    pub preset: String,
+    /// Explicit hyper-parameters, overriding `preset` and `context` (checked with
+    /// [`ConvConfig::validate`]).
+    pub arch: Option<ConvConfig>,
+    /// Minimum context `C` in bytes: the dilations are chosen so that the model's context is at
+    /// least this (see [`conv_config`]); `None` keeps the preset's.
+    pub context: Option<usize>,
+    /// Stop after this many optimizer steps.
+    pub steps: Option<usize>,
+    /// Stop after this much time (including previous runs when resuming). Without `steps` and
+    /// `time_budget` training runs for 10 minutes.
+    pub time_budget: Option<Duration>,
+    /// Windows per batch (16).
+    pub batch_size: usize,
+    /// Counted positions per window `T` (512; each window also holds `R` warm-up positions).
+    pub seq_len: usize,
+    /// Peak learning rate (0.02).
+    pub lr: f64,
+    /// Final learning rate as a fraction of the peak (0.1; cosine decay).
+    pub min_lr_ratio: f64,
+    /// Linear warm-up steps (100, at most a fifth of `steps`).
+    pub warmup_steps: usize,
+    /// AdamW decoupled weight decay (0.01; matrices only).
+    pub weight_decay: f64,
+    /// Learning-rate multiplier of the embedding tables (8: the byte and hashed n-gram tables,
+    /// each row of which sees few updates, learn best far faster than the matrices).
+    pub embed_lr_mult: f64,
+    /// Gradient clipping by the global L2 norm (1.0).
+    pub grad_clip: f64,
+    /// Seed of initialisation and window sampling (0).
+    pub seed: u64,
+    /// Fraction of each file held out (its tail) for validation and calibration, in `[0, 1)`
+    /// (0.05).
+    pub val_fraction: f64,
+    /// Probability that a training window starts a document (0.05; all its positions count).
+    pub doc_start_fraction: f64,
+    /// The burn backend.
+    pub backend: Backend,
+    /// Worker threads (a dedicated rayon pool); `None` uses rayon's global pool.
+    pub threads: Option<usize>,
+    /// Continue the run saved in `output` (its [`RESUME_FILE`]): the architecture, seed and
+    /// hyper-parameters come from the saved state, `steps` and `time_budget` from these options
+    /// when either is given (both count the whole run, the saved part included), the corpus
+    /// and backend from these options. The optimizer moments, step count, RNG state and clock
+    /// continue exactly.
+    pub resume: bool,
+    /// Mean patch length that the stored threshold is calibrated for (4.5, as in BLT).
+    pub target_patch_size: f64,
+    /// Steps between validation estimates (and log lines) (100).
+    pub eval_every: usize,
+    /// Held-out chunks (of `seq_len` positions) in the periodic validation estimate (64).
+    pub val_chunks: usize,
+    /// Time between periodic checkpoints (5 minutes).
+    pub checkpoint_every: Duration,
+    /// Held-out bytes used at most for the final evaluation and calibration (1 MiB).
+    pub max_eval_bytes: usize,
+    /// Progress display.
+    pub progress: Progress,
+    /// Catch Ctrl-C (SIGINT) and SIGTERM: save a checkpoint and return; a second Ctrl-C exits at
+    /// once (status 130).
+    pub handle_signals: bool,
+    /// Behave as if interrupted right after this step (save, return): for tests and scripts.
+    pub stop_after: Option<usize>,
+    /// Call [`crate::tune_allocator`] before training (Linux with glibc).
+    pub tune_allocator: bool,
+}
+
+impl TrainOptions {
+    /// The defaults for `corpus` and `output`.
+    pub fn new(corpus: Vec<PathBuf>, output: impl Into<PathBuf>) -> Self {
+        Self {
+            corpus,
+            output: output.into(),
+            preset: "small".into(),
+            arch: None,
+            context: None,
+            steps: None,
+            time_budget: None,
+            batch_size: 16,
+            seq_len: 512,
+            lr: 2e-2,
+            min_lr_ratio: 0.1,
+            warmup_steps: 100,
+            weight_decay: 0.01,
+            embed_lr_mult: 8.0,
+            grad_clip: 1.0,
+            seed: 0,
+            val_fraction: 0.05,
+            doc_start_fraction: 0.05,
+            backend: Backend::Flex,
+            threads: None,
+            resume: false,
+            target_patch_size: 4.5,
+            eval_every: 100,
+            val_chunks: 64,
+            checkpoint_every: Duration::from_secs(300),
+            max_eval_bytes: 1 << 20,
+            progress: Progress::Auto,
+            handle_signals: true,
+            stop_after: None,
+            tune_allocator: true,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::InvalidOption(m));
+        if ConvConfig::preset(&self.preset).is_none() {
+            return bad(format!(
+                "unknown preset {:?} (expected one of: {})",
+                self.preset,
+                ConvConfig::PRESETS.join(", ")
+            ));
+        }
+        if self.batch_size == 0 || self.seq_len == 0 {
+            return bad("batch size and sequence length must be >= 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("learning rate {} must be > 0", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return bad(format!(
+                "validation fraction {} must be in [0, 1)",
+                self.val_fraction
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.doc_start_fraction)
+            || !(0.0..=1.0).contains(&self.min_lr_ratio)
+        {
+            return bad("fractions must be in [0, 1]".into());
+        }
+        if !(self.target_patch_size.is_finite() && self.target_patch_size >= 1.0) {
+            return bad(format!(
+                "target patch size {} must be >= 1",
+                self.target_patch_size
+            ));
+        }
+        if !(self.embed_lr_mult.is_finite() && self.embed_lr_mult > 0.0) {
+            return bad("embedding learning-rate multiplier must be > 0".into());
+        }
+        if !(self.grad_clip > 0.0 && self.weight_decay >= 0.0) {
+            return bad("gradient clip must be > 0 and weight decay >= 0".into());
+        }
+        if self.steps == Some(0) || self.time_budget == Some(Duration::ZERO) {
+            return bad("steps and time budget must be > 0".into());
+        }
+        if self.threads == Some(0) || self.eval_every == 0 {
+            return bad("threads and eval interval must be >= 1".into());
+        }
+        if matches!(self.context, Some(c) if c == 0 || c > 1 << 16) {
+            return bad("context must be in 1..=65536".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainReport {
+    /// The checkpoint directory written.
+    pub output: PathBuf,
+    /// The architecture's hyper-parameters.
+    pub arch: ConvConfig,
+    /// Parameters of the model.
+    pub parameters: usize,
+    /// Inference FLOPs per byte.
+    pub flops_per_byte: usize,
+    /// The model's context `C`.
+    pub context: usize,
+    /// Optimizer steps taken in total (including resumed runs).
+    pub steps: usize,
+    /// Whether the run stopped early (Ctrl-C or `stop_after`); resume with `resume: true`.
+    pub interrupted: bool,
+    /// Wall-clock seconds in total (including resumed runs, evaluations and checkpoints).
+    pub seconds: f64,
+    /// Bytes trained on: positions that counted in the loss, summed over steps.
+    pub bytes_trained: u64,
+    /// Training throughput: counted bytes per second of training steps.
+    pub bytes_per_sec: f64,
+    /// Training loss (bits/byte, exponential moving average).
+    pub train_bits_per_byte: f64,
+    /// Held-out bits/byte: on the whole (capped) held-out text at the end of a complete run, on
+    /// the periodic validation sample when interrupted; `None` without held-out text.
+    pub val_bits_per_byte: Option<f64>,
+    /// Held-out bytes that `val_bits_per_byte` and the calibration were measured on.
+    pub val_bytes: usize,
+    /// The calibrated global threshold (nats).
+    pub threshold: Option<f32>,
+    /// The mean patch length it gives on the calibration text.
+    pub mean_patch_len: Option<f64>,
+}
+
+impl std::fmt::Display for TrainReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} steps in {:.0} s ({:.0} bytes/s){}: train {:.3} bits/byte",
+            self.steps,
+            self.seconds,
+            self.bytes_per_sec,
+            if self.interrupted {
+                ", interrupted"
+            } else {
+                ""
+            },
+            self.train_bits_per_byte
+        )?;
+        if let Some(v) = self.val_bits_per_byte {
+            write!(f, ", held-out {v:.3} bits/byte on {} bytes", self.val_bytes)?;
+        }
+        if let (Some(t), Some(m)) = (self.threshold, self.mean_patch_len) {
+            write!(f, ", threshold {t:.4} nats (mean patch {m:.2} bytes)")?;
+        }
+        write!(f, "; saved to {}", self.output.display())
+    }
+}
+
+/// The architecture for a preset and an optional minimum context.
+///
+/// With `context: Some(c)`, the preset's number of blocks is kept and the dilations become the
+/// doubling cycle `1, 2, 4, …, 2^(m-1), 1, 2, …` with the smallest `m` whose context reaches
+/// `c`; when even `m = blocks` is too short, blocks continuing the doubling are added until it
+/// is reached.
+///
+/// # Errors
+/// [`ModelError::InvalidOption`] for an unknown preset.
+pub fn conv_config(preset: &str, context: Option<usize>) -> Result<ConvConfig, ModelError> {
+    let mut cfg = ConvConfig::preset(preset).ok_or_else(|| {
+        ModelError::InvalidOption(format!(
+            "unknown preset {preset:?} (expected one of: {})",
+            ConvConfig::PRESETS.join(", ")
+        ))
+    })?;
+    let Some(want) = context else {
+        return Ok(cfg);
+    };
+    let blocks = cfg.dilations.len().max(1);
+    let with = |dilations: Vec<usize>| ConvConfig {
+        dilations,
+        ..cfg.clone()
+    };
+    for m in 1..=blocks {
+        let c = with((0..blocks).map(|l| 1usize << (l % m)).collect());
+        if c.context() >= want {
+            cfg = c;
+            return Ok(cfg);
+        }
+    }
+    let mut dilations: Vec<usize> = (0..blocks).map(|l| 1usize << l).collect();
+    while with(dilations.clone()).context() < want {
+        dilations.push(1usize << dilations.len());
+    }
+    Ok(with(dilations))
+}
+
+/// The hyper-parameters of a run, saved for `--resume`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Hyper {
+    preset: String,
+    seed: u64,
+    batch_size: usize,
+    seq_len: usize,
+    lr: f64,
+    min_lr_ratio: f64,
+    warmup_steps: usize,
+    weight_decay: f64,
+    #[serde(default = "one")]
+    embed_lr_mult: f64,
+    grad_clip: f64,
+    val_fraction: f64,
+    doc_start_fraction: f64,
+    steps: Option<usize>,
+    time_budget_s: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The loop state saved for `--resume` (JSON inside [`RESUME_FILE`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ResumeState {
+    trainer: String,
+    version: u32,
+    arch: ConvConfig,
+    hyper: Hyper,
+    step: usize,
+    rng: u64,
+    adam_steps: u64,
+    elapsed_s: f64,
+    train_s: f64,
+    bytes_trained: u64,
+    train_bpb_ema: Option<f64>,
+    val_bpb: Option<f64>,
+    corpus: Vec<(PathBuf, usize)>,
+}
+
+/// Trains an entropy model and writes its checkpoint to `opts.output` (see the crate docs).
+///
+/// # Errors
+/// Bad options, an unusable corpus or output directory, a backend that is not available, a
+/// checkpoint that cannot be resumed, or a failed write. Never panics on bad input.
+pub fn train(opts: &TrainOptions) -> Result<TrainReport, ModelError> {
+    if opts.corpus.is_empty() {
+        return Err(ModelError::NoCorpus);
+    }
+    opts.validate()?;
+    if opts.tune_allocator {
+        crate::tune_allocator();
+    }
+    match opts.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| ModelError::InvalidOption(format!("cannot start {n} threads: {e}")))?
+            .install(|| Trainer::run(opts)),
+        None => Trainer::run(opts),
+    }
+}
+
+/// Reads the resume state of `dir`.
+fn read_resume(dir: &Path) -> Result<(ResumeState, Weights), ModelError> {
+    let no = |reason: String| ModelError::NoCheckpoint {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let foreign = |reason: String| ModelError::ForeignCheckpoint {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    if !dir.is_dir() {
+        return Err(no("the directory does not exist".into()));
+    }
+    let has_config = dir.join(CONFIG_FILE).is_file();
+    if has_config {
+        // Reject another architecture with a precise message.
+        let config = read_config(dir)?;
+        if config.arch != arch::ARCH {
+            return Err(foreign(format!(
+                "it holds a {:?} model, not a {:?} model trained by {TRAINER}",
+                config.arch,
+                arch::ARCH
+            )));
+        }
+    }
+    let path = dir.join(RESUME_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(no(format!("no {RESUME_FILE}")));
+        }
+        Err(e) => return Err(ModelError::Io { path, source: e }),
+    };
+    let weights = Weights::from_bytes(bytes)
+        .map_err(|e| foreign(format!("{RESUME_FILE} is not a valid training state: {e}")))?;
+    let (_, json) = weights
+        .u8("state", None)
+        .map_err(|_| foreign(format!("{RESUME_FILE} has no training state")))?;
+    let state: ResumeState = serde_json::from_slice(&json)
+        .map_err(|e| foreign(format!("unreadable training state: {e}")))?;
+    if state.trainer != TRAINER || state.version != 1 {
+        return Err(foreign(format!(
+            "training state of {:?} version {}, expected {TRAINER:?} version 1",
+            state.trainer, state.version
+        )));
+    }
+    state
+        .arch
+        .validate()
+        .map_err(|e| foreign(format!("invalid architecture in the training state: {e}")))?;
+    Ok((state, weights))
+}
+
+/// Writes `bytes` to `path` atomically (temporary sibling, fsync, rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Progress display on stderr.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    lines: bool,
+    last_line: Option<Instant>,
+}
+
+impl Reporter {
+    fn new(mode: Progress) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let (bar, lines) = match mode {
+            Progress::Quiet => (false, false),
+            Progress::Bar => (true, false),
+            Progress::Lines => (false, true),
+            Progress::Auto => (terminal, !terminal),
+        };
+        let bar = bar.then(|| {
+            let pb = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% ETA {eta} {msg}",
+                )
+                .expect("a valid template"),
+            );
+            pb
+        });
+        Self {
+            bar,
+            lines,
+            last_line: None,
+        }
+    }
+
+    fn update(&mut self, progress: f64, msg: &str, force_line: bool) {
+        if let Some(bar) = &self.bar {
+            bar.set_position((progress * 1000.0).round().clamp(0.0, 1000.0) as u64);
+            bar.set_message(msg.to_string());
+        }
+        if self.lines {
+            let due = self
+                .last_line
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+            if force_line || due {
+                eprintln!("train: {:5.1}% {msg}", progress * 100.0);
+                self.last_line = Some(Instant::now());
+            }
+        }
+    }
+
+    fn note(&self, msg: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(msg),
+            None if self.lines => eprintln!("train: {msg}"),
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM handling. The handlers are installed once per process; while a
+/// training run is active, the first signal asks it to stop (it saves and returns) and a second
+/// one exits at once with status 130; outside training they act as the default action
+/// (terminate), so the host program's behaviour is unchanged afterwards.
+struct Signals {
+    enabled: bool,
+}
+
+static SIGNALS_ACTIVE: AtomicBool = AtomicBool::new(false);
+static SIGNAL_STOP: AtomicBool = AtomicBool::new(false);
+
+impl Signals {
+    fn new(enabled: bool) -> Self {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        if enabled {
+            INSTALL.call_once(|| {
+                for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                    let action = move || {
+                        if !SIGNALS_ACTIVE.load(Ordering::SeqCst) {
+                            let _ = signal_hook::low_level::emulate_default_handler(sig);
+                        } else if SIGNAL_STOP.swap(true, Ordering::SeqCst) {
+                            signal_hook::low_level::exit(130);
+                        }
+                    };
+                    // SAFETY: the action only touches atomics and calls signal-hook's
+                    // async-signal-safe `emulate_default_handler` and `exit`.
+                    let _ = unsafe { signal_hook::low_level::register(sig, action) };
+                }
+            });
+            SIGNAL_STOP.store(false, Ordering::SeqCst);
+            SIGNALS_ACTIVE.store(true, Ordering::SeqCst);
+        }
+        Self { enabled }
+    }
+
+    fn raised(&self) -> bool {
+        self.enabled && SIGNAL_STOP.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        if self.enabled {
+            SIGNALS_ACTIVE.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+fn fmt_duration(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+struct Trainer<'a> {
+    opts: &'a TrainOptions,
+    cfg: ConvConfig,
+    hyper: Hyper,
+    corpus: Corpus,
+    device: Device,
+    train_device: Device,
+}
+
+impl Trainer<'_> {
+    fn run(opts: &TrainOptions) -> Result<TrainReport, ModelError> {
+        // Resume state first (it fixes the architecture and hyper-parameters), then the corpus,
+        // the output directory and the device: every check before any training.
+        let resumed = if opts.resume {
+            Some(read_resume(&opts.output)?)
+        } else {
+            None
+        };
+        let mut hyper = Hyper {
+            preset: if opts.arch.is_some() {
+                "custom".into()
+            } else {
+                opts.preset.clone()
+            },
+            seed: opts.seed,
+            batch_size: opts.batch_size,
+            seq_len: opts.seq_len,
+            lr: opts.lr,
+            min_lr_ratio: opts.min_lr_ratio,
+            warmup_steps: opts.warmup_steps,
+            weight_decay: opts.weight_decay,
+            embed_lr_mult: opts.embed_lr_mult,
+            grad_clip: opts.grad_clip,
+            val_fraction: opts.val_fraction,
+            doc_start_fraction: opts.doc_start_fraction,
+            steps: opts.steps,
+            time_budget_s: opts.time_budget.map(|d| d.as_secs_f64()),
+        };
+        let cfg = match &resumed {
+            Some((state, _)) => {
+                let (steps, budget) = (hyper.steps, hyper.time_budget_s);
+                hyper = state.hyper.clone();
+                if steps.is_some() || budget.is_some() {
+                    hyper.steps = steps;
+                    hyper.time_budget_s = budget;
+                }
+                state.arch.clone()
+            }
+            None => match &opts.arch {
+                Some(a) => {
+                    a.validate().map_err(|e| {
+                        ModelError::InvalidOption(format!("invalid architecture: {e}"))
+                    })?;
+                    a.clone()
+                }
+                None => conv_config(&opts.preset, opts.context)?,
+            },
+        };
+        if hyper.steps.is_none() && hyper.time_budget_s.is_none() {
+            hyper.time_budget_s = Some(600.0);
+        }
+        let corpus = Corpus::open(&opts.corpus, hyper.val_fraction)?;
+        check_writable(&opts.output)?;
+        let device = opts.backend.device()?;
+        let trainer = Trainer {
+            opts,
+            cfg,
+            hyper,
+            corpus,
+            train_device: device.clone().autodiff(),
+            device,
+        };
+        trainer.train(resumed)
+    }
+
+    fn train(&self, resumed: Option<(ResumeState, Weights)>) -> Result<TrainReport, ModelError> {
+        let (opts, cfg, hyper) = (self.opts, &self.cfg, &self.hyper);
+        let sampler = Sampler::new(
+            cfg,
+            self.corpus.train_docs(),
+            hyper.seq_len,
+            hyper.doc_start_fraction,
+        )?;
+        let val_docs = self.corpus.val_docs();
+        let val_windows = val_sample(
+            &val_docs,
+            opts.val_chunks,
+            sampler.seq_len,
+            cfg.receptive_field(),
+        );
+        let adam = AdamWConfig {
+            weight_decay: hyper.weight_decay,
+            embed_lr_mult: hyper.embed_lr_mult,
+            ..AdamWConfig::default()
+        };
+        let log_path = opts.output.join(LOG_FILE);
+
+        let (mut model, mut opt, mut rng, mut st) = match resumed {
+            Some((state, weights)) => {
+                let foreign = |reason: String| ModelError::ForeignCheckpoint {
+                    path: opts.output.clone(),
+                    reason,
+                };
+                let model = ConvLm::build(cfg, &self.train_device, |name, shape| {
+                    Ok(weights.f32(&format!("model/{name}"), Some(shape))?.1)
+                })
+                .map_err(|e| foreign(format!("training state weights: {e}")))?;
+                let opt = AdamW::from_tensors(adam, state.adam_steps, &model, &self.device, |n| {
+                    weights.f32(n, None).ok().map(|(_, d)| d)
+                })
+                .map_err(foreign)?;
+                if state.corpus != self.corpus.files() {
+                    eprintln!("warning: resuming on another corpus than the run started with");
+                }
+                (model, opt, SplitMix64::new(state.rng), state)
+            }
+            None => {
+                // A fresh run: drop a previous run's log and resume state.
+                let _ = fs::remove_file(&log_path);
+                let _ = fs::remove_file(opts.output.join(RESUME_FILE));
+                let state = ResumeState {
+                    trainer: TRAINER.into(),
+                    version: 1,
+                    arch: cfg.clone(),
+                    hyper: hyper.clone(),
+                    step: 0,
+                    rng: hyper.seed,
+                    adam_steps: 0,
+                    elapsed_s: 0.0,
+                    train_s: 0.0,
+                    bytes_trained: 0,
+                    train_bpb_ema: None,
+                    val_bpb: None,
+                    corpus: self.corpus.files(),
+                };
+                (
+                    ConvLm::init(cfg, hyper.seed, &self.train_device),
+                    AdamW::new(adam),
+                    SplitMix64::new(hyper.seed),
+                    state,
+                )
+            }
+        };
+        st.hyper = hyper.clone();
+        st.corpus = self.corpus.files();
+
+        let mut reporter = Reporter::new(opts.progress);
+        reporter.note(&format!(
+            "model {} ({} parameters, {} FLOPs/byte, context {} bytes) on {}; {} corpus bytes; T={} x B={}",
+            hyper.preset,
+            cfg.parameters(),
+            cfg.flops_per_byte(),
+            cfg.context(),
+            opts.backend,
+            self.corpus.total_bytes(),
+            sampler.seq_len,
+            hyper.batch_size,
+        ));
+        let signals = Signals::new(opts.handle_signals);
+        let warmup = match hyper.steps {
+            Some(s) => hyper.warmup_steps.min(s / 5),
+            None => hyper.warmup_steps,
+        };
+        let progress_of = |step: usize, elapsed: f64| -> f64 {
+            let by_steps = hyper.steps.map_or(0.0, |s| step as f64 / s as f64);
+            let by_time = hyper.time_budget_s.map_or(0.0, |b| elapsed / b);
+            by_steps.max(by_time)
+        };
+        let start = Instant::now();
+        let elapsed_before = st.elapsed_s;
+        let elapsed = |start: &Instant| elapsed_before + start.elapsed().as_secs_f64();
+        let mut last_ckpt = Instant::now();
+        let mut interrupted = false;
+        let mut recent_bytes = 0u64;
+        let mut recent_t = 0.0f64;
+
+        loop {
+            if progress_of(st.step, elapsed(&start)) >= 1.0 {
+                break;
+            }
+            let t0 = Instant::now();
+            let lr = learning_rate(
+                hyper.lr,
+                hyper.min_lr_ratio,
+                warmup,
+                st.step,
+                progress_of(st.step, elapsed(&start)),
+            );
+            let windows: Vec<Window<'_>> = (0..hyper.batch_size)
+                .map(|_| sampler.window(&mut rng))
+                .collect();
+            let batch = HostBatch::new(cfg, &windows);
+            let loss = model::loss(&model, &batch, &self.train_device);
+            let loss_nats = loss.clone().into_scalar::<f32>() as f64;
+            let mut grads = loss.backward();
+            let norm = global_grad_norm(&model, &grads);
+            let scale = if norm.is_finite() && norm > hyper.grad_clip {
+                hyper.grad_clip / norm
+            } else {
+                1.0
+            };
+            model = opt.step(model, &mut grads, lr, scale);
+            let dt = t0.elapsed().as_secs_f64();
+            st.step += 1;
+            st.train_s += dt;
+            st.bytes_trained += batch.counted as u64;
+            st.adam_steps = opt.steps();
+            st.rng = rng.state();
+            recent_bytes += batch.counted as u64;
+            recent_t += dt;
+            let bpb = loss_nats / std::f64::consts::LN_2;
+            st.train_bpb_ema = Some(match st.train_bpb_ema {
+                Some(e) if bpb.is_finite() => 0.95 * e + 0.05 * bpb,
+                _ => bpb,
+            });
+
+            let eval_now = st.step % opts.eval_every == 0;
+            if eval_now {
+                st.val_bpb = self.val_estimate(&model, &val_windows).0;
+            }
+            let now = elapsed(&start);
+            let rate = recent_bytes as f64 / recent_t.max(1e-9);
+            let p = progress_of(st.step, now);
+            let eta = if p > 0.0 { now * (1.0 - p) / p } else { 0.0 };
+            let msg = format!(
+                "step {}{} | {:.0} B/s | train {:.3} bpb | val {} | lr {:.2e} | eta {}",
+                st.step,
+                hyper.steps.map(|s| format!("/{s}")).unwrap_or_default(),
+                rate,
+                st.train_bpb_ema.unwrap_or(f64::NAN),
+                st.val_bpb
+                    .map_or("-".to_string(), |v| format!("{v:.3} bpb")),
+                lr,
+                fmt_duration(eta),
+            );
+            reporter.update(p.min(1.0), &msg, eval_now);
+            if eval_now || st.step == 1 {
+                let line = serde_json::json!({
+                    "step": st.step,
+                    "elapsed_s": now,
+                    "lr": lr,
+                    "train_bpb": bpb,
+                    "train_bpb_ema": st.train_bpb_ema,
+                    "val_bpb": if eval_now { st.val_bpb } else { None },
+                    "grad_norm": norm,
+                    "bytes_per_sec": rate,
+                    "bytes_trained": st.bytes_trained,
+                });
+                append_log(&log_path, &line);
+                recent_bytes = 0;
+                recent_t = 0.0;
+            }
+            let stop = signals.raised() || opts.stop_after == Some(st.step);
+            if stop {
+                interrupted = true;
+                break;
+            }
+            if last_ckpt.elapsed() >= opts.checkpoint_every {
+                st.elapsed_s = elapsed(&start);
+                self.save_periodic(&model, &opt, &st, &val_windows)?;
+                reporter.note(&format!("checkpoint at step {} saved", st.step));
+                last_ckpt = Instant::now();
+            }
+        }
+        st.elapsed_s = elapsed(&start);
+
+        let report = if interrupted {
+            reporter.note(&format!("interrupted at step {}: saving", st.step));
+            let (val, calibration) = self.save_periodic(&model, &opt, &st, &val_windows)?;
+            self.report(&st, true, val, calibration)
+        } else {
+            reporter.update(1.0, "final evaluation and calibration", true);
+            let (val, calibration) = self.save_final(&model, &opt, &mut st)?;
+            self.report(&st, false, val, calibration)
+        };
+        reporter.finish();
+        Ok(report)
+    }
+
+    /// Validation bits/byte on `windows` (counted positions only) and their entropies.
+    fn val_estimate(&self, model: &ConvLm, windows: &[Window<'_>]) -> (Option<f64>, Vec<Vec<f32>>) {
+        if windows.is_empty() {
+            return (None, Vec::new());
+        }
+        let valid = model.valid();
+        let mut nll_sum = 0.0f64;
+        let mut count = 0usize;
+        let mut entropies = Vec::with_capacity(windows.len());
+        for group in windows.chunks(self.hyper.batch_size.max(1)) {
+            let batch = HostBatch::new(&self.cfg, group);
+            let logits = valid.forward(&batch.input(&self.device));
+            let (h, nll) = model::entropy_and_nll(logits, batch.targets(&self.device));
+            let h: Vec<f32> = h.try_into_vec_as::<f32>().expect("f32");
+            let nll: Vec<f32> = nll.try_into_vec_as::<f32>().expect("f32");
+            for (r, w) in group.iter().enumerate() {
+                let from = r * batch.len + (w.count_from - w.start);
+                let to = r * batch.len + (w.end - w.start);
+                nll_sum += nll[from..to].iter().map(|&x| x as f64).sum::<f64>();
+                count += to - from;
+                entropies.push(h[from..to].to_vec());
+            }
+        }
+        let bpb = (count > 0).then(|| nll_sum / count as f64 / std::f64::consts::LN_2);
+        (bpb, entropies)
+    }
+
+    /// A checkpoint during training (or on interruption): calibrated on the validation sample.
+    fn save_periodic(
+        &self,
+        model: &ConvLm,
+        opt: &AdamW,
+        st: &ResumeState,
+        val_windows: &[Window<'_>],
+    ) -> Result<(Option<f64>, Option<CalibrationRecord>), ModelError> {
+        let (val, entropies) = self.val_estimate(model, val_windows);
+        let calibration = self.calibration(&entropies)?;
+        let mut st = st.clone();
+        st.val_bpb = val.or(st.val_bpb);
+        let bytes = entropies.iter().map(Vec::len).sum();
+        self.save(model, opt, &st, calibration.clone(), false, bytes)?;
+        Ok((st.val_bpb, calibration))
+    }
+
+    /// The final checkpoint: held-out bits/byte on the whole (capped) held-out text, and the
+    /// threshold calibrated on its entropies.
+    fn save_final(
+        &self,
+        model: &ConvLm,
+        opt: &AdamW,
+        st: &mut ResumeState,
+    ) -> Result<(Option<f64>, Option<CalibrationRecord>), ModelError> {
+        let mut docs = self.corpus.val_docs_capped(self.opts.max_eval_bytes);
+        if docs.is_empty() {
+            // No held-out text: calibrate on (a prefix of) the training text.
+            docs = crate::data::cap_docs(&self.corpus.train_docs(), self.opts.max_eval_bytes);
+        }
+        // Entropies and bits/byte with the canonical engine (which defines `H`, and is faster
+        // than burn's forward on the CPU), in parallel chunks.
+        let t0 = Instant::now();
+        let tensors = model.to_tensors();
+        let engine = ConvModel::from_tensors(self.cfg.clone(), |name, _| {
+            tensors
+                .iter()
+                .find(|t| t.name == name)
+                .and_then(|t| match &t.data {
+                    bltpatch_checkpoint::TensorData::F32(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .ok_or_else(|| EngineError::InvalidConfig(format!("no tensor {name}")))
+        })
+        .map_err(|e| ModelError::InvalidCheckpoint(format!("the trained weights: {e}")))?;
+        const CHUNK: usize = 16 * 1024;
+        let ranges: Vec<(usize, std::ops::Range<usize>)> = docs
+            .iter()
+            .enumerate()
+            .flat_map(|(d, doc)| {
+                (0..doc.len().div_ceil(CHUNK))
+                    .map(move |c| (d, c * CHUNK..((c + 1) * CHUNK).min(doc.len())))
+            })
+            .collect();
+        let parts: Vec<(Vec<f32>, f64)> = ranges
+            .par_iter()
+            .map(|(d, r)| {
+                let mut h = vec![0f32; r.len()];
+                let mut s = vec![0f32; r.len()];
+                engine.entropies(docs[*d], r.clone(), &mut h);
+                engine.surprisals(docs[*d], r.clone(), &mut s);
+                (h, s.iter().map(|&x| x as f64).sum::<f64>())
+            })
+            .collect();
+        let mut entropies: Vec<Vec<f32>> =
+            docs.iter().map(|d| Vec::with_capacity(d.len())).collect();
+        let mut nll_doc = vec![0.0f64; docs.len()];
+        for ((d, _), (h, s)) in ranges.iter().zip(parts) {
+            entropies[*d].extend_from_slice(&h);
+            nll_doc[*d] += s;
+        }
+        let nll_sum: f64 = nll_doc.iter().sum();
+        let per_doc: Vec<f64> = nll_doc
+            .iter()
+            .zip(&docs)
+            .map(|(s, d)| s / d.len() as f64 / std::f64::consts::LN_2)
+            .collect();
+        let count: usize = docs.iter().map(|d| d.len()).sum();
+        let entropies_s = t0.elapsed().as_secs_f64();
+        let has_val = !self.corpus.val_docs().is_empty();
+        let val = (has_val && count > 0).then(|| nll_sum / count as f64 / std::f64::consts::LN_2);
+        let calibration = self.calibration(&entropies)?;
+        append_log(
+            &self.opts.output.join(LOG_FILE),
+            &serde_json::json!({
+                "final": true,
+                "step": st.step,
+                "val_bpb": val,
+                "val_bytes": count,
+                "val_bpb_per_doc": per_doc,
+                "eval_s": entropies_s,
+                "threshold": calibration.as_ref().and_then(|c| c.threshold),
+            }),
+        );
+        st.val_bpb = val.or(st.val_bpb);
+        self.save(
+            model,
+            opt,
+            st,
+            calibration.clone(),
+            true,
+            if has_val { count } else { 0 },
+        )?;
+        Ok((val, calibration))
+    }
+
+    fn calibration(&self, entropies: &[Vec<f32>]) -> Result<Option<CalibrationRecord>, ModelError> {
+        let docs: Vec<&[f32]> = entropies
+            .iter()
+            .map(Vec::as_slice)
+            .filter(|d| !d.is_empty())
+            .collect();
+        if docs.is_empty() {
+            return Ok(None);
+        }
+        let c = calibrate(
+            &docs,
+            CalibrationTarget::Global,
+            self.opts.target_patch_size,
+            None,
+        )?;
+        Ok(Some(CalibrationRecord {
+            rule: "global".into(),
+            threshold: Some(c.value),
+            relative_threshold: None,
+            max_patch_len: None,
+            target_patch_size: self.opts.target_patch_size,
+            mean_patch_len: c.mean_patch_len,
+            calibration_bytes: c.bytes,
+        }))
+    }
+
+    /// Writes the resume state, then the checkpoint (which carries the resume state over).
+    fn save(
+        &self,
+        model: &ConvLm,
+        opt: &AdamW,
+        st: &ResumeState,
+        calibration: Option<CalibrationRecord>,
+        complete: bool,
+        val_bytes: usize,
+    ) -> Result<(), ModelError> {
+        let out = &self.opts.output;
+        let write_err = |e: std::io::Error| ModelError::OutputNotWritable {
+            path: out.clone(),
+            reason: e.to_string(),
+        };
+        let tensors = model.to_tensors();
+        let mut resume: Vec<CkptTensor> = tensors
+            .iter()
+            .map(|t| CkptTensor {
+                name: format!("model/{}", t.name),
+                ..t.clone()
+            })
+            .collect();
+        resume.extend(opt.to_tensors().0);
+        let json = serde_json::to_vec(st).expect("the state serialises");
+        resume.push(CkptTensor::u8("state", vec![json.len()], json));
+        let bytes = serialize_tensors(&resume)?;
+        fs::create_dir_all(out).map_err(write_err)?;
+        write_atomic(&out.join(RESUME_FILE), &bytes).map_err(write_err)?;
+
+        let mut config = Config::new(
+            arch::ARCH,
+            self.cfg.context(),
+            serde_json::to_value(&self.cfg).expect("the architecture serialises"),
+        );
+        let bps = st.bytes_trained as f64 / st.train_s.max(1e-9);
+        config.training = serde_json::json!({
+            "trainer": TRAINER,
+            "preset": st.hyper.preset,
+            "corpus": st.corpus.iter().map(|(p, n)| serde_json::json!({"path": p, "bytes": n})).collect::<Vec<_>>(),
+            "corpus_bytes": self.corpus.total_bytes(),
+            "val_fraction": st.hyper.val_fraction,
+            "steps": st.step,
+            "complete": complete,
+            "seconds": st.elapsed_s,
+            "bytes_trained": st.bytes_trained,
+            "bytes_per_sec": bps,
+            "train_bits_per_byte": st.train_bpb_ema,
+            "val_bits_per_byte": st.val_bpb,
+            "val_bytes": val_bytes,
+            "backend": self.opts.backend.name(),
+            "seed": st.hyper.seed,
+            "batch_size": st.hyper.batch_size,
+            "seq_len": st.hyper.seq_len,
+            "lr": st.hyper.lr,
+            "parameters": self.cfg.parameters(),
+            "flops_per_byte": self.cfg.flops_per_byte(),
+        });
+        config.calibration = calibration;
+        write_checkpoint(out, &config, &tensors)?;
+        Ok(())
+    }
+
+    fn report(
+        &self,
+        st: &ResumeState,
+        interrupted: bool,
+        val: Option<f64>,
+        calibration: Option<CalibrationRecord>,
+    ) -> TrainReport {
+        TrainReport {
+            output: self.opts.output.clone(),
+            arch: self.cfg.clone(),
+            parameters: self.cfg.parameters(),
+            flops_per_byte: self.cfg.flops_per_byte(),
+            context: self.cfg.context(),
+            steps: st.step,
+            interrupted,
+            seconds: st.elapsed_s,
+            bytes_trained: st.bytes_trained,
+            bytes_per_sec: st.bytes_trained as f64 / st.train_s.max(1e-9),
+            train_bits_per_byte: st.train_bpb_ema.unwrap_or(f64::NAN),
+            val_bits_per_byte: val,
+            val_bytes: if val.is_some() {
+                calibration.as_ref().map_or(0, |c| c.calibration_bytes)
+            } else {
+                0
+            },
+            threshold: calibration.as_ref().and_then(|c| c.threshold),
+            mean_patch_len: calibration.as_ref().map(|c| c.mean_patch_len),
+        }
+    }
+}
+
+fn append_log(path: &Path, line: &serde_json::Value) {
+    // The log is best effort: a failure to append never stops training.
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
