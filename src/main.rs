@@ -4,6 +4,7 @@
 mod args;
 mod cmd;
 mod common;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -9,12 +9,18 @@ use bltpatch_io::{NpyF32Writer, OutputFile, write_entropy_tsv};
 
 use crate::args::{EntropyArgs, EntropyFormat};
 use crate::common::{load_model, pool, read_inputs};
+use crate::progress::{Counted, Progress};
 
 pub fn run(args: EntropyArgs) -> Result<ExitCode> {
     let model = load_model(&args.model)?;
     let file = read_inputs(std::slice::from_ref(&args.file))?.remove(0);
     let pool = pool(args.threads)?;
     let doc = &file.data[..];
+    let progress = Progress::new("entropy", doc.len() as u64);
+    let model = Counted {
+        model: &model,
+        progress: &progress,
+    };
     let mut released = 0;
     match args.format {
         EntropyFormat::Tsv => {
@@ -51,6 +57,7 @@ pub fn run(args: EntropyArgs) -> Result<ExitCode> {
             w.finish()?;
         }
     }
+    progress.finish();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,11 +4,13 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use bltpatch::{EntropyModel, Model, lengths_from_entropies, space_lengths, static_lengths};
+use bltpatch::{EntropyModel, lengths_from_entropies, space_lengths, static_lengths};
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::args::EvalArgs;
 use crate::common::{RulePlan, display, documents, load_model, pool, read_inputs};
+use crate::progress::{Counted, Progress};
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let model = load_model(&args.model)?;
@@ -17,8 +19,16 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let pool = pool(args.threads)?;
     for f in &files {
         let docs = documents(f, &args.input)?;
+        let total: usize = docs.iter().map(|d| d.bytes.len()).sum();
+        // every byte is scored twice: entropy and surprisal
+        let progress = Progress::new("eval", 2 * total as u64);
+        let counted = Counted {
+            model: &model,
+            progress: &progress,
+        };
         let scored: Vec<(Vec<f32>, Vec<f32>)> =
-            pool.install(|| docs.iter().map(|d| score(&model, &d.bytes)).collect());
+            pool.install(|| docs.iter().map(|d| score(&counted, &d.bytes)).collect());
+        progress.finish();
         let refs: Vec<&[f32]> = scored.iter().map(|(h, _)| h.as_slice()).collect();
         let cfg = plan.config_for(&refs)?;
         let bytes: usize = docs.iter().map(|d| d.bytes.len()).sum();
@@ -88,8 +98,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Entropies and surprisals (nats) of every byte of a document.
-fn score(model: &Model, doc: &[u8]) -> (Vec<f32>, Vec<f32>) {
+/// Entropies and surprisals (nats) of every byte of a document, in parallel chunks (each chunk
+/// reads its context before its start, so the values are those of the whole document).
+fn score(model: &impl EntropyModel, doc: &[u8]) -> (Vec<f32>, Vec<f32>) {
     let mut h = vec![0f32; doc.len()];
     let mut s = vec![0f32; doc.len()];
     bltpatch::entropies_chunked_into(model, doc, bltpatch::DEFAULT_CHUNK_LEN, {
@@ -100,7 +111,11 @@ fn score(model: &Model, doc: &[u8]) -> (Vec<f32>, Vec<f32>) {
             at += part.len();
         }
     });
-    model.surprisals(doc, 0..doc.len(), &mut s);
+    let chunk = bltpatch::DEFAULT_CHUNK_LEN;
+    s.par_chunks_mut(chunk).enumerate().for_each(|(k, out)| {
+        let start = k * chunk;
+        model.surprisals(doc, start..start + out.len(), out);
+    });
     (h, s)
 }
 

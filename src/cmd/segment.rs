@@ -25,6 +25,7 @@ use crate::args::{OutputFormat, SegmentArgs};
 use crate::common::{
     Document, RulePlan, document_iter, documents, load_model, pool, read_inputs, require_output,
 };
+use crate::progress::Progress;
 
 /// Documents segmented at once when an input holds many (JSON Lines).
 const DOCS_PER_GROUP: usize = 256;
@@ -61,8 +62,11 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     let colour =
         format == Format::Text && args.output.is_none() && bltpatch_io::is_terminal_stdout();
     let mut out = writer(format, args.output.as_deref(), colour)?;
+    let total: usize = files.iter().map(|f| f.data.len()).sum();
+    let progress = Progress::new("segment", total as u64);
     let job = Job {
         model: &model,
+        progress: &progress,
         pool: &pool,
         streaming: args.streaming,
         // only the coloured text format shows entropies
@@ -105,6 +109,7 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
             }
         }
     }
+    progress.finish();
     out.finish()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -128,6 +133,8 @@ fn next_group<'a>(
 /// What every document of one `segment` run shares.
 struct Job<'a> {
     model: &'a Model,
+    /// Bytes scored so far, on a terminal.
+    progress: &'a Progress,
     pool: &'a rayon::ThreadPool,
     /// `--streaming`: the byte-by-byte decoder decides.
     streaming: bool,
@@ -152,7 +159,7 @@ impl Job<'_> {
         let small: Vec<Option<Segmented>> = self.pool.install(|| {
             docs.par_iter()
                 .map(|d| {
-                    let model = Tracked::new(self.model, None, 0);
+                    let model = Tracked::new(self.model, self.progress, None, 0);
                     (!large(d)).then(|| self.whole(&model, &d.bytes, cfg))
                 })
                 .collect()
@@ -178,7 +185,7 @@ impl Job<'_> {
         out: &mut dyn PatchWriter,
     ) -> Result<()> {
         let behind = ROUNDS_BEHIND * self.pool.current_num_threads() * DEFAULT_CHUNK_LEN;
-        let model = Tracked::new(self.model, source, behind);
+        let model = Tracked::new(self.model, self.progress, source, behind);
         let doc = &d.bytes[..];
         if !out.is_incremental() {
             let (lengths, h) = self.pool.install(|| self.whole(&model, doc, cfg));
@@ -249,7 +256,7 @@ impl Job<'_> {
 
     /// `H[0..n)` of a document: parallel chunks on the current pool, or the streaming decoder.
     fn entropies(&self, doc: &[u8]) -> Vec<f32> {
-        self.entropies_of(&Tracked::new(self.model, None, 0), doc)
+        self.entropies_of(&Tracked::new(self.model, self.progress, None, 0), doc)
     }
 
     fn entropies_of(&self, model: &Tracked, doc: &[u8]) -> Vec<f32> {
@@ -260,6 +267,7 @@ impl Job<'_> {
                 h.push(s.entropy());
                 s.push(byte);
             }
+            model.progress.inc(doc.len() as u64);
         } else {
             entropies_chunked_into(model, doc, DEFAULT_CHUNK_LEN, |part| {
                 h.extend_from_slice(part)
@@ -299,6 +307,7 @@ fn decode_into(
             stream.push(byte);
             open += 1;
         }
+        model.progress.inc(piece.len() as u64);
     }
     if open > 0 {
         emit(open);
@@ -359,6 +368,8 @@ impl Sink<'_> {
 /// chunks advance it releases the input pages that no chunk will read again.
 struct Tracked<'a> {
     model: &'a Model,
+    /// Where scored bytes are counted.
+    progress: &'a Progress,
     /// The mapped file that the document is, if it is one.
     input: Option<&'a Input>,
     /// How far behind the start of a chunk other chunks may still read.
@@ -369,9 +380,15 @@ struct Tracked<'a> {
 }
 
 impl<'a> Tracked<'a> {
-    fn new(model: &'a Model, input: Option<&'a Input>, behind: usize) -> Self {
+    fn new(
+        model: &'a Model,
+        progress: &'a Progress,
+        input: Option<&'a Input>,
+        behind: usize,
+    ) -> Self {
         Self {
             model,
+            progress,
             input,
             behind,
             cancelled: AtomicBool::new(false),
@@ -412,7 +429,8 @@ impl EntropyModel for Tracked<'_> {
         // `behind` before this one
         let reach = self.behind + self.model.context() + 1;
         self.release_before(range.start.saturating_sub(reach));
-        self.model.entropies(doc, range, out);
+        self.model.entropies(doc, range.clone(), out);
+        self.progress.inc(range.len() as u64);
     }
 
     fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {

@@ -4,17 +4,21 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use bltpatch::{
-    EntropyModel, Model, PatchConfig, StreamingDecoder, entropies_chunked_into,
-    lengths_from_entropies, patch_starts, segment_chunked,
+    EntropyModel, PatchConfig, StreamingDecoder, entropies_chunked_into, lengths_from_entropies,
+    patch_starts, segment_chunked,
 };
 
 use crate::args::VerifyArgs;
 use crate::common::{RulePlan, documents, load_model, pool, read_inputs};
+use crate::progress::{Counted, Progress};
 
 /// Thread counts that every file is checked with.
 const THREADS: [usize; 3] = [1, 2, 3];
 /// Random chunkings per file.
 const RANDOM_CHUNKINGS: usize = 3;
+/// Times each byte is scored: the reference, streaming, and entropies plus segmentation for
+/// every thread count and random chunking.
+const PASSES: usize = 2 + 2 * (THREADS.len() + RANDOM_CHUNKINGS);
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let model = load_model(&args.model)?;
@@ -28,6 +32,12 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let mut any = false;
     for f in &files {
         let docs = documents(f, &args.input)?;
+        let total: usize = docs.iter().map(|d| d.bytes.len()).sum();
+        let progress = Progress::new("verify", (PASSES * total) as u64);
+        let model = Counted {
+            model: &model,
+            progress: &progress,
+        };
         // The reference: the batch path, one thread, whole documents.
         let hs: Vec<Vec<f32>> = docs
             .iter()
@@ -68,6 +78,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
                 report.compare(&starts, h, &c_lengths, &c_h);
             }
         }
+        progress.finish();
         any |= report.mismatches > 0;
         println!(
             "{}: {} bytes, {} documents, {} patches; batch vs streaming vs 1/2/3 threads vs \
@@ -122,7 +133,7 @@ fn start_flags(lengths: &[usize], n: usize) -> Vec<bool> {
     flags
 }
 
-fn streaming(model: &Model, doc: &[u8], cfg: &PatchConfig) -> (Vec<usize>, Vec<f32>) {
+fn streaming(model: &dyn EntropyModel, doc: &[u8], cfg: &PatchConfig) -> (Vec<usize>, Vec<f32>) {
     let mut decoder = StreamingDecoder::new(model, *cfg);
     let mut h = Vec::with_capacity(doc.len());
     decoder.push_slice(doc, |d| h.push(d.entropy));
