@@ -45,7 +45,7 @@ pub struct TrainArgs {
     /// Model architecture.
     #[arg(long, value_enum, default_value_t = Arch::Conv)]
     pub arch: Arch,
-    /// Size preset of the conv model: tiny, small or base.
+    /// Size preset of the conv model: tiny, small (default) or base.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
     /// Minimum context C in bytes of the conv model (re-chooses the preset's dilations).
