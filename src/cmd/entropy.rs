@@ -57,7 +57,6 @@ pub fn run(args: EntropyArgs) -> Result<ExitCode> {
             w.finish()?;
         }
     }
-    progress.finish();
     Ok(ExitCode::SUCCESS)
 }
 

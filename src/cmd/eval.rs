@@ -19,9 +19,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let pool = pool(args.threads)?;
     for f in &files {
         let docs = documents(f, &args.input)?;
-        let total: usize = docs.iter().map(|d| d.bytes.len()).sum();
+        let bytes: usize = docs.iter().map(|d| d.bytes.len()).sum();
         // every byte is scored twice: entropy and surprisal
-        let progress = Progress::new("eval", 2 * total as u64);
+        let progress = Progress::new("eval", 2 * bytes as u64);
         let counted = Counted {
             model: &model,
             progress: &progress,
@@ -31,7 +31,6 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         progress.finish();
         let refs: Vec<&[f32]> = scored.iter().map(|(h, _)| h.as_slice()).collect();
         let cfg = plan.config_for(&refs)?;
-        let bytes: usize = docs.iter().map(|d| d.bytes.len()).sum();
         let bits: f64 = scored
             .iter()
             .flat_map(|(_, s)| s.iter())

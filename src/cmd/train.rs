@@ -37,18 +37,10 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
     opts.context = args.context.map(|c| c as usize);
     opts.steps = args.steps.map(|s| s as usize);
     opts.time_budget = args.time_budget;
-    if let Some(b) = args.batch_size {
-        opts.batch_size = b;
-    }
-    if let Some(lr) = args.lr {
-        opts.lr = lr;
-    }
-    if let Some(seed) = args.seed {
-        opts.seed = seed;
-    }
-    if let Some(v) = args.val_fraction {
-        opts.val_fraction = v;
-    }
+    opts.batch_size = args.batch_size.unwrap_or(opts.batch_size);
+    opts.lr = args.lr.unwrap_or(opts.lr);
+    opts.seed = args.seed.unwrap_or(opts.seed);
+    opts.val_fraction = args.val_fraction.unwrap_or(opts.val_fraction);
     opts.backend = args.backend;
     opts.resume = args.resume;
     opts.threads = args.threads;

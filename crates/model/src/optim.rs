@@ -119,10 +119,11 @@ impl AdamW {
         device: &Device,
         mut get: impl FnMut(&str) -> Option<Vec<f32>>,
     ) -> Result<Self, String> {
-        let mut names = Names::default();
-        model.visit(&mut names);
         let mut state = BTreeMap::new();
-        for (name, n) in names.out {
+        // The parameters' names and sizes, as the checkpoint export names them (resuming is
+        // rare, so one copy of the weights costs nothing that matters).
+        for t in model.to_tensors() {
+            let (name, n) = (t.name, t.shape.iter().product::<usize>());
             match (
                 get(&format!("adam_m/{name}")),
                 get(&format!("adam_v/{name}")),
@@ -214,28 +215,6 @@ impl ModuleMapper for StepMapper<'_> {
             state.insert(name.clone(), Moments { m, v });
             p.reshape(dims).autodiff().require_grad()
         })
-    }
-}
-
-/// Collects parameter names and element counts.
-#[derive(Default)]
-struct Names {
-    path: Vec<String>,
-    out: Vec<(String, usize)>,
-}
-
-impl ModuleVisitor for Names {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.out
-            .push((self.path.join("."), param.shape().num_elements()));
     }
 }
 
