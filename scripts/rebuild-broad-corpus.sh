@@ -31,20 +31,22 @@
 #             zh_TW), from: translated man pages (manpages-<l10n>, requests dropped, text kept),
 #             debian-reference-*, maint-guide*, developers-reference*, debian-faq* and
 #             installation-guide-amd64 HTML (page text), GNOME help (gnome-user-docs Mallard pages,
-#             text), the msgstr strings of the .mo catalogues of 31 common packages, hunspell word
+#             text), the msgstr strings of the .mo catalogues of 30 common packages, hunspell word
 #             lists (every k-th word, for languages with little prose) and fortunes-es/it/pl/bg/cs.
 #             Caps: 150 KB a document (cut at a line end); per source and language 1.2 MB man
 #             pages, 1 MB debian-reference, 0.8 MB each for the Debian guides, the installation
 #             guide and GNOME help, 1 MB messages, 0.3 MB words, 0.5 MB fortunes; 3 MB a language,
 #             shared between its sources by water-filling (equal shares, what a small source leaves
 #             goes to the others).
-#   code_<lang>.txt  Go, Java, JavaScript, TypeScript, shell, Ruby, Haskell (GHC's hyperlinked
-#             source pages, text), OCaml, Lua, Tcl, Emacs Lisp, Scheme (Guile), Erlang, PHP,
-#             Common Lisp (SBCL), Prolog (SWI), Vim script, Octave, CMake; 1.5-3 MB each.
+#   code_<lang>.txt  Go, Java, JavaScript, TypeScript, shell (sh, bash, zsh and fish), Ruby,
+#             Haskell (GHC's hyperlinked source pages, text), OCaml, Lua, Tcl, Emacs Lisp, Scheme
+#             (Guile), Erlang, PHP, Common Lisp (SBCL), Prolog (SWI), Vim script, Octave, CMake;
+#             1.5-3 MB each.
 #   markup_<fmt>.txt html (raw HTML), markdown, rst, latex (.sty/.cls/.tex/...), xml (XSL, SVG,
 #             Mallard, AppStream, GSettings schemas), roff (English man page sources).
-#   data_<fmt>.txt   json, yaml, csv, toml, ini (systemd units, .desktop, php.ini, .conf),
-#             logs (Debian changelogs), tables (nmap, xkb, hwdata, distro-info).
+#   data_<fmt>.txt   json, yaml, csv, toml (Cargo.toml of librust-*-dev packages; no Rust code),
+#             ini (systemd units, .desktop, php.ini, .ini, .conf), logs (Debian changelogs),
+#             tables (nmap, xkb, hwdata, distro-info).
 #   binary.bin       2 MB of compressed files from the packages (.gz .xz .png, the first 64 KB
 #             of each, in SHA-256-of-path order) then 2 MB of SHA-256 counter-mode bytes (seed
 #             'bltpatch broad corpus'): about 2.5 % of the total, so that the model learns a near

@@ -113,9 +113,14 @@ CODE = [
     ('code_typescript', [('node-typescript', 'usr/share/nodejs/typescript/lib/*.d.ts'),
                          ('node-babel7', 'usr/share/nodejs/*.ts'),
                          ('node-lodash', 'usr/share/nodejs/@types/*.ts')], 2 * MB),
+    # POSIX sh and bash, plus zsh and fish functions
     ('code_shell', [('bash-completion', 'usr/share/bash-completion/completions/*'),
                     ('debootstrap', 'usr/share/debootstrap/*'),
-                    ('debootstrap', 'usr/sbin/debootstrap')], 2500 * KB),
+                    ('debootstrap', 'usr/sbin/debootstrap'),
+                    ('live-build', 'usr/lib/live/build/*|usr/share/live/build/functions/*'),
+                    ('initramfs-tools-core', 'usr/share/initramfs-tools/*'),
+                    ('zsh-common', 'usr/share/zsh/functions/*'),
+                    ('fish-common', 'usr/share/fish/*.fish')], 3 * MB),
     ('code_ruby', [('libruby3.1', 'usr/lib/ruby/3.1.0/*.rb')], 3 * MB),
     ('code_haskell', [('ghc-doc', 'html:usr/share/doc/ghc-doc/html/libraries/*/src/*.html')], 3 * MB),
     ('code_ocaml', [('ocaml-source', 'tar:usr/src/ocaml-source-*.tar:*.orig.tar.*:*.ml'),
@@ -177,7 +182,7 @@ DATA = [
                   ('systemd', 'lib/systemd/*.target'), ('systemd', 'lib/systemd/*.timer'),
                   ('systemd', 'usr/lib/*.conf'), ('systemd', 'etc/*.conf'),
                   ('php8.2-common', 'usr/lib/php/*/php.ini-*'), ('*', '*.desktop'),
-                  ('*', '*.ini'), ('*', 'etc/*.conf')], 1500 * KB),
+                  ('* -texlive-latex-base', '*.ini'), ('*', 'etc/*.conf')], 1500 * KB),  # TeX's .ini are TeX
     ('data_logs', [('*', 'usr/share/doc/*/changelog.Debian.gz'),
                    ('*', 'usr/share/doc/*/NEWS.Debian.gz'), ('*', '*.log')], 2500 * KB),
     ('data_tables', [('nmap-common', 'usr/share/nmap/nmap-services'),
@@ -187,8 +192,10 @@ DATA = [
                      ('xkb-data', 'usr/share/X11/xkb/symbols/*'),
                      ('hwdata', '*.ids'), ('distro-info-data', '*')], 2 * MB),
 ]
-EXTRA_PACKAGES = ['librust-serde-dev', 'librust-tokio-dev', 'librust-clap-dev',
-                  'librust-regex-dev']    # for data_toml (their Cargo.toml; no Rust is taken)
+# for data_toml: their Cargo.toml (and README.md for markup_markdown); no Rust is taken
+EXTRA_PACKAGES = ['librust-%s-dev' % c for c in (
+    'anyhow bytes cargo chrono clap futures hyper itertools libc log nix rand regex serde '
+    'serde-json syn tokio toml toml-edit url').split()]
 
 BINARY_TAKEN = 2 * MB      # compressed files (gzip, xz, PNG) from the packages, 64 KB each at most
 BINARY_RANDOM = 2 * MB     # SHA-256 counter-mode bytes, seed 'bltpatch broad corpus'
@@ -203,7 +210,7 @@ def packages():
     pk += ['installation-guide-amd64', 'gnome-user-docs']
     pk += MO_PACKAGES + list(WORDLISTS) + list(FORTUNES)
     for _, sources, _ in CODE + MARKUP + DATA:
-        pk += [p for p, _ in sources if p != '*']
+        pk += [p for p, _ in sources if not p.startswith('*')]
     pk += EXTRA_PACKAGES
     seen, out = set(), []
     for p in pk:
@@ -236,10 +243,15 @@ class Tree:
         return os.path.join(self.x, pkg, rel)
 
     def glob(self, pkg, pattern):
-        """(pkg, rel) for files of pkg ('*': every package) whose path matches pattern
-        (alternatives separated by '|')."""
+        """(pkg, rel) for files of pkg ('*': every package; '* -a -b': all but a and b) whose
+        path matches pattern (alternatives separated by '|')."""
         alternatives = pattern.split('|')
-        for p in (self.pkgs if pkg == '*' else [pkg]):
+        if pkg.startswith('*'):     # '*', or '* -pkg -pkg': every package but those
+            skip = {w[1:] for w in pkg.split()[1:]}
+            pkgs = [p for p in self.pkgs if p not in skip]
+        else:
+            pkgs = [pkg]
+        for p in pkgs:
             for rel in self.files[p]:
                 if any(fnmatch.fnmatchcase(rel, a) for a in alternatives):
                     yield p, rel

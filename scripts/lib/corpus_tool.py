@@ -63,6 +63,8 @@ def script_of(ch):
         return 'symbols/punctuation'
     if 0xE000 <= c <= 0xF8FF or c >= 0xF0000:
         return 'private use'
+    if cat == 'Cf':
+        return 'format controls (ZWJ, ZWNJ, ...)'
     return 'other (%s)' % unicodedata.name(ch, 'U+%04X' % c).split(' ')[0].title()
 
 
