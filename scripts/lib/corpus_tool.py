@@ -64,7 +64,7 @@ def script_of(ch):
     if 0xE000 <= c <= 0xF8FF or c >= 0xF0000:
         return 'private use'
     if cat == 'Cf':
-        return 'format controls (ZWJ, ZWNJ, ...)'
+        return 'zero-width and format controls'
     return 'other (%s)' % unicodedata.name(ch, 'U+%04X' % c).split(' ')[0].title()
 
 
