@@ -9,7 +9,7 @@ Subcommands (python3 corpus_tool.py NAME ARGS...):
     totals FILE...        UTF-8 bytes per script over all the files together
     random SEED BYTES     BYTES pseudo-random bytes: SHA-256(SEED || counter) blocks, on stdout
 """
-import gzip, hashlib, html.parser, io, lzma, os, re, struct, sys, unicodedata
+import bisect, gzip, hashlib, html, html.parser, lzma, os, re, struct, sys, unicodedata
 
 # --- Unicode scripts --------------------------------------------------------------------------
 # (first, last, script) for the blocks that matter here; anything else counts by its category.
@@ -53,7 +53,6 @@ HELDOUT_SCRIPTS = ('Armenian', 'Georgian', 'Khmer', 'Sinhala', 'Myanmar', 'Tibet
 
 
 def script_of(ch):
-    import bisect
     c = ord(ch)
     i = bisect.bisect_right(_STARTS, c) - 1
     if i >= 0 and BLOCKS[i][0] <= c <= BLOCKS[i][1]:

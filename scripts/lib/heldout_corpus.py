@@ -10,7 +10,7 @@ training set leaves out, a Firefox language pack, also reserved). Documents are 
 SHA-256-of-path order until the file's cap, each cut at a line end, and written in path order
 separated by one empty line (code and pod files after a `==> path <==` line).
 """
-import fnmatch, os, re, sys, tarfile, zipfile
+import os, re, sys, zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import corpus_tool as ct  # noqa: E402
