@@ -49,8 +49,9 @@
 #             tables (nmap, xkb, hwdata, distro-info).
 #   binary.bin       2 MB of compressed files from the packages (.gz .xz .png, the first 64 KB
 #             of each, in SHA-256-of-path order) then 2 MB of SHA-256 counter-mode bytes (seed
-#             'bltpatch broad corpus'): about 2.5 % of the total, so that the model learns a near
+#             'bltpatch broad corpus'): 2.1 % of the total, so that the model learns a near
 #             uniform distribution where nothing is predictable.
+# In all 105 files, 191 MB when written (datasets/BROAD.md has every file's size and sources).
 # Selection: when a source holds more than its cap, its documents are taken in SHA-256-of-path
 # order while they fit, then written in path order (C locale), so the pick is spread over the
 # source and depends only on the packages' bytes.
