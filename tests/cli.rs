@@ -726,6 +726,18 @@ fn train_conv_bad_input() {
     assert_error(&train(&["-", "-o", "m"]), 1, "stdin");
     assert_error(&train(&[corpus, "--order", "3"]), 1, "--arch ngram");
     assert_error(&train(&[corpus, "--backend", "cuda"]), 2, "unknown backend");
+    // A backend this build lacks (or no GPU adapter) fails before any output exists.
+    if !cfg!(feature = "wgpu") {
+        assert_error(
+            &train(&[corpus, "--backend", "wgpu", "-o", "gpu"]),
+            1,
+            "wgpu",
+        );
+        assert!(
+            !p.join("gpu").exists(),
+            "a failed run left its output directory"
+        );
+    }
     assert_error(&train(&[corpus, "--time-budget", "ten"]), 2, "duration");
 
     // `--resume` on a checkpoint of the other architecture.

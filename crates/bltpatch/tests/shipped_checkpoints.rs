@@ -52,7 +52,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The pinned values of one checkpoint.
 fn observe(model: &Model) -> Value {
-    let patcher = model.patcher().expect("a shipped checkpoint carries a calibration");
+    let patcher = model
+        .patcher()
+        .expect("a shipped checkpoint carries a calibration");
     let mut per_text = BTreeMap::new();
     for (name, bytes) in texts() {
         let mut h = vec![0f32; bytes.len()];
@@ -81,7 +83,11 @@ fn check(name: &str, model: &Model) {
     let observed = observe(model);
     if std::env::var_os("BLTPATCH_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, serde_json::to_string_pretty(&observed).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&observed).unwrap() + "\n",
+        )
+        .unwrap();
         return;
     }
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {

@@ -632,8 +632,10 @@ impl Trainer<'_> {
             hyper.time_budget_s = Some(600.0);
         }
         let corpus = Corpus::open(&opts.corpus, hyper.val_fraction)?;
-        check_writable(&opts.output)?;
+        // The device first: a backend that is not available leaves no output directory behind.
         let device = opts.backend.device()?;
+        let created = !opts.output.exists();
+        check_writable(&opts.output)?;
         let trainer = Trainer {
             opts,
             cfg,
@@ -643,7 +645,12 @@ impl Trainer<'_> {
             train_device: device.clone().autodiff(),
             device,
         };
-        trainer.train(resumed)
+        let result = trainer.train(resumed);
+        if result.is_err() && created {
+            // Nothing was saved: do not leave the empty directory (remove_dir fails otherwise).
+            let _ = std::fs::remove_dir(&opts.output);
+        }
+        result
     }
 
     fn train(&self, resumed: Option<(ResumeState, Weights)>) -> Result<TrainReport, ModelError> {
