@@ -30,6 +30,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw the entropy of every byte with the threshold and the patch boundaries (SVG).
     Plot(PlotArgs),
+    /// Recalibrate the rule stored with a checkpoint on given text (rewrites its config.json).
+    Calibrate(CalibrateArgs),
 }
 
 /// `bltpatch train`.
@@ -311,6 +313,31 @@ pub struct EvalArgs {
     /// every scheme is compared at BPE's mean patch length.
     #[arg(long)]
     pub at_bpe_mean: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+}
+
+/// `bltpatch calibrate`.
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Text to calibrate on (held-out text of the kind the model will segment).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The checkpoint directory whose calibration is replaced.
+    #[arg(short, long = "model", value_name = "DIR", required = true)]
+    pub model: PathBuf,
+    /// The rule whose parameter is calibrated.
+    #[arg(long, value_enum, default_value_t = CalibratedRule::Budget)]
+    pub rule: CalibratedRule,
+    /// Mean patch length to calibrate for.
+    #[arg(long, default_value_t = 4.5, value_parser = parse_target)]
+    pub target_patch_size: f64,
+    /// A patch also ends once it holds this many bytes (stored with the rule).
+    #[arg(long, value_parser = parse_max_len)]
+    pub max_patch_len: Option<usize>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,

@@ -804,6 +804,29 @@ fn sibling(parent: &Path, name: &str, what: &str) -> PathBuf {
     parent.join(format!(".{name}.{what}-{}-{n}-{nanos}", std::process::id()))
 }
 
+/// Replaces the `config.json` of the existing checkpoint directory `dir` atomically (a
+/// temporary sibling file, fsynced, then renamed over it), leaving the weights as they are:
+/// how a checkpoint is recalibrated.
+///
+/// # Errors
+/// `dir` is not a checkpoint directory, the configuration holds a non-finite or invalid
+/// calibration, or the file cannot be written.
+pub fn write_config(dir: &Path, config: &Config) -> Result<(), CheckpointError> {
+    check_config(config)?;
+    read_member(dir, CONFIG_FILE)?;
+    let mut json = config.to_json_pretty();
+    json.push('\n');
+    let tmp = sibling(dir, CONFIG_FILE, "tmp");
+    let path = dir.join(CONFIG_FILE);
+    let written = write_file(&tmp, json.as_bytes()).and_then(|()| fs::rename(&tmp, &path));
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(CheckpointError::Write { path, source });
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
 /// Writes a checkpoint directory `dir` (`config.json` + `model.safetensors`) atomically.
 ///
 /// Both files are written into a temporary sibling directory (same parent, so the same file
