@@ -616,8 +616,27 @@ fn plot_writes_an_svg() {
     assert!(o.status.success(), "{}", stderr(&o));
     let svg = std::fs::read_to_string(dir.path().join("p.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert!(svg.contains("<polyline") && svg.contains("threshold"));
+    assert_eq!(svg.matches("</svg>").count(), 1);
+    // The default model's rule is the budget: its line and the running sum are drawn.
+    assert!(
+        svg.contains("<polyline") && svg.contains("budget "),
+        "budget drawing"
+    );
     assert_eq!(svg.matches("<circle").count(), 80);
+    let o = run(
+        &[
+            "plot",
+            text.to_str().unwrap(),
+            "--threshold",
+            "2.5",
+            "-o",
+            "t.svg",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(dir.path().join("t.svg")).unwrap();
+    assert!(svg.contains("threshold 2.500"), "threshold line");
     assert_error(
         &run(
             &[

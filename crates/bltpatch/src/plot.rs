@@ -30,6 +30,7 @@ const LEFT: f64 = 50.0;
 /// let rule = model.patch_config().map(|c| c.rule());
 /// let svg = bltpatch::plot::entropy_svg(doc, &h, &lengths, 0..doc.len(), rule.as_ref(), "demo");
 /// assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+/// assert_eq!(svg.matches("</svg>").count(), 1);
 /// ```
 ///
 /// # Panics
@@ -229,8 +230,6 @@ pub fn entropy_svg(
             );
         }
     }
-    let _ = writeln!(svg, "</svg>");
-
     let _ = writeln!(svg, "</svg>");
     svg
 }

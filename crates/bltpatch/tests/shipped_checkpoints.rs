@@ -67,8 +67,8 @@ fn observe(model: &Model) -> Value {
             json!({
                 "bytes": bytes.len(),
                 "entropy_bits_sha256": sha256_hex(&bits),
-                "first_entropy_bits": h.iter().take(SHOWN).map(|x| format!("{:08x}", x.to_bits())).collect::<Vec<_>>(),
-                "patch_lengths": lengths,
+                "first_entropy_bits": h.iter().take(SHOWN).map(|x| format!("{:08x}", x.to_bits())).collect::<Vec<_>>().join(" "),
+                "patch_lengths": lengths.iter().map(usize::to_string).collect::<Vec<_>>().join(" "),
             }),
         );
     }
