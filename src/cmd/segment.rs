@@ -407,3 +407,112 @@ impl EntropyModel for Tracked<'_> {
         self.model.stream()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The bounded-memory path of `segment` on a long input with the neural conv engine: a
+    //! memory-mapped file of more than 10 MiB, scored in parallel chunks and byte by byte, its
+    //! pages released behind the work (the release is checked to happen mid-document), gives
+    //! the library's lengths exactly.
+
+    use std::path::Path;
+
+    use bltpatch::{PatchConfig, Rule};
+
+    use super::*;
+
+    /// Over 10 MiB of real text: the committed datasets, each repetition starting elsewhere.
+    fn long_text() -> Vec<u8> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+        let mut base = Vec::new();
+        for name in ["tiny.txt", "en_books_slice.txt", "code_rust_slice.txt"] {
+            base.extend(std::fs::read(dir.join(name)).unwrap());
+        }
+        let mut text = Vec::with_capacity(11 << 20);
+        let mut i = 0;
+        while text.len() < (10 << 20) + 4321 {
+            text.extend(format!("part {i}\n").bytes());
+            text.extend(&base[(i * 7919) % base.len()..]);
+            i += 1;
+        }
+        text
+    }
+
+    /// Runs [`Job::stream_to`] on the mapped file and returns the lengths written and the
+    /// bytes released mid-document.
+    fn stream(
+        model: &Model,
+        input: &Input,
+        scheme: Scheme,
+        streaming: bool,
+    ) -> (Vec<usize>, usize) {
+        let progress = Progress::new("test", 0);
+        let pool = pool(Some(2)).unwrap();
+        let job = Job {
+            model,
+            progress: &progress,
+            pool: &pool,
+            streaming,
+            keep_entropies: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out_path = dir.path().join("lengths.txt");
+        let mut out = writer(Format::Lengths, Some(&out_path), false).unwrap();
+        let behind = ROUNDS_BEHIND * 2 * DEFAULT_CHUNK_LEN;
+        let tracked = Tracked::new(model, &progress, Some(input), behind);
+        let patcher = Patcher::new(&tracked, scheme).unwrap();
+        let doc = Document {
+            name: "long".into(),
+            bytes: std::borrow::Cow::Borrowed(&input[..]),
+        };
+        job.stream_to(&patcher, &doc, out.as_mut()).unwrap();
+        out.finish().unwrap();
+        let released = tracked.released.load(Ordering::Relaxed);
+        let lengths = std::fs::read_to_string(&out_path)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        (lengths, released)
+    }
+
+    #[test]
+    fn long_input_with_the_conv_engine_chunked_streaming_and_released() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = Model::load(root.join("tests/golden/conv-small")).unwrap();
+        assert_eq!(model.config().arch, "conv");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.txt");
+        std::fs::write(&path, long_text()).unwrap();
+        let input = bltpatch_io::read_input(&path).unwrap();
+        assert!(input.len() > 10 << 20);
+        let cfg = PatchConfig::new(Rule::Budget { budget: 6.0 })
+            .unwrap()
+            .with_max_patch_len(Some(24))
+            .unwrap();
+        let scheme = Scheme::Entropy(cfg);
+        let expected = Patcher::new(&model, scheme).unwrap().segment(&input);
+        assert_eq!(expected.iter().sum::<usize>(), input.len());
+        let (chunked, released) = stream(&model, &input, scheme, false);
+        assert!(chunked == expected, "chunked segment path vs library");
+        assert!(
+            released >= RELEASE_STEP,
+            "pages released mid-document: {released}"
+        );
+        let (decoded, released) = stream(&model, &input, scheme, true);
+        assert!(decoded == expected, "byte-by-byte path vs library");
+        assert!(
+            released >= RELEASE_STEP,
+            "pages released mid-document: {released}"
+        );
+        // The thresholds too, with forced starts across chunk borders.
+        let global = Scheme::Entropy(
+            PatchConfig::new(Rule::Global { threshold: 2.0 })
+                .unwrap()
+                .with_max_patch_len(Some(7))
+                .unwrap(),
+        );
+        let expected = Patcher::new(&model, global).unwrap().segment(&input);
+        assert!(stream(&model, &input, global, false).0 == expected);
+    }
+}
