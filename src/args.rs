@@ -120,9 +120,10 @@ pub struct ModelArgs {
 /// checkpoint's calibration.
 #[derive(Args, Debug, Clone)]
 pub struct RuleArgs {
-    /// Boundary rule or baseline (default: the checkpoint's calibrated rule).
-    #[arg(long, value_enum)]
-    pub rule: Option<RuleKind>,
+    /// Boundary rule or baseline: global, relative, combined, budget, static, space or bpe
+    /// (default: the checkpoint's calibrated rule).
+    #[arg(long, value_name = "RULE", value_parser = parse_rule)]
+    pub rule: Option<bltpatch::RuleKind>,
     /// Global entropy threshold in nats: a byte starts a patch when H[i] > threshold.
     #[arg(long, value_parser = parse_threshold, conflicts_with = "target_patch_size")]
     pub threshold: Option<f32>,
@@ -145,46 +146,12 @@ impl RuleArgs {
     /// The flags as the library's rule specification.
     pub fn spec(&self) -> bltpatch::RuleSpec {
         bltpatch::RuleSpec {
-            rule: self.rule.map(RuleKind::library),
+            rule: self.rule,
             threshold: self.threshold,
             relative_threshold: self.relative_threshold,
             budget: self.budget,
             target_patch_size: self.target_patch_size,
             max_patch_len: self.max_patch_len,
-        }
-    }
-}
-
-/// Boundary rules and baselines.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuleKind {
-    /// H[i] > threshold.
-    Global,
-    /// H[i] - H[i-1] > relative threshold.
-    Relative,
-    /// Both conditions.
-    Combined,
-    /// A patch closes once the entropy summed over it reaches the budget.
-    Budget,
-    /// Fixed-size patches (--target-patch-size, else the model's calibrated size).
-    Static,
-    /// A patch starts after a space-like byte.
-    Space,
-    /// The boundaries of cl100k BPE tokens.
-    Bpe,
-}
-
-impl RuleKind {
-    /// The library's name for it.
-    pub fn library(self) -> bltpatch::RuleKind {
-        match self {
-            RuleKind::Global => bltpatch::RuleKind::Global,
-            RuleKind::Relative => bltpatch::RuleKind::Relative,
-            RuleKind::Combined => bltpatch::RuleKind::Combined,
-            RuleKind::Budget => bltpatch::RuleKind::Budget,
-            RuleKind::Static => bltpatch::RuleKind::Static,
-            RuleKind::Space => bltpatch::RuleKind::Space,
-            RuleKind::Bpe => bltpatch::RuleKind::Bpe,
         }
     }
 }
@@ -366,6 +333,10 @@ fn parse_threshold(s: &str) -> Result<f32, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err("must be a finite number >= 0".into()),
     }
+}
+
+fn parse_rule(s: &str) -> Result<bltpatch::RuleKind, String> {
+    s.parse().map_err(|e: bltpatch::Error| e.to_string())
 }
 
 fn parse_budget(s: &str) -> Result<f64, String> {

@@ -81,21 +81,9 @@ pub fn entropies_chunked_into(
     model: &dyn EntropyModel,
     doc: &[u8],
     chunk_len: usize,
-    mut emit: impl FnMut(&[f32]),
+    emit: impl FnMut(&[f32]),
 ) {
-    for_each_round(doc.len(), chunk_len, |chunks| {
-        let parts: Vec<Vec<f32>> = chunks
-            .par_iter()
-            .map(|r| {
-                let mut h = vec![0f32; r.len()];
-                model.entropies(doc, r.clone(), &mut h);
-                h
-            })
-            .collect();
-        for p in &parts {
-            emit(p);
-        }
-    });
+    values_chunked_into(doc, chunk_len, |r, out| model.entropies(doc, r, out), emit);
 }
 
 /// Surprisals `-ln p(x[i] | context)` (nats) of every byte of `doc`, computed in parallel
@@ -105,15 +93,25 @@ pub fn surprisals_chunked_into(
     model: &dyn EntropyModel,
     doc: &[u8],
     chunk_len: usize,
+    emit: impl FnMut(&[f32]),
+) {
+    values_chunked_into(doc, chunk_len, |r, out| model.surprisals(doc, r, out), emit);
+}
+
+/// One value per byte of `doc` from `compute(range, out)`, in parallel chunks, in order.
+fn values_chunked_into(
+    doc: &[u8],
+    chunk_len: usize,
+    compute: impl Fn(Range<usize>, &mut [f32]) + Sync,
     mut emit: impl FnMut(&[f32]),
 ) {
     for_each_round(doc.len(), chunk_len, |chunks| {
         let parts: Vec<Vec<f32>> = chunks
             .par_iter()
             .map(|r| {
-                let mut s = vec![0f32; r.len()];
-                model.surprisals(doc, r.clone(), &mut s);
-                s
+                let mut v = vec![0f32; r.len()];
+                compute(r.clone(), &mut v);
+                v
             })
             .collect();
         for p in &parts {
