@@ -11,7 +11,8 @@ Ray Data:
 
     ray.init(num_cpus=2)
     ds = ray.data.from_items([{"id": i, "text": doc} for i, doc in enumerate(docs)])
-    # or ray.data.read_text("corpus.txt"): one document per line, column "text"
+    # or ray.data.read_text("corpus.txt").materialize(): one document per line, column "text"
+    # (materialized first: actors holding every CPU would starve a read task still waiting)
     out = ds.map_batches(RaySegmenter, fn_constructor_kwargs={"rule": {}},
                          batch_size=16, num_cpus=1, compute=ray.data.ActorPoolStrategy(size=2),
                          batch_format="numpy")
