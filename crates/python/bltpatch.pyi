@@ -53,8 +53,10 @@ class HfBatch(TypedDict):
     attention_mask: npt.NDArray[np.int64]
     """``[batch, seq_len]``: 1 for BOS and bytes, 0 for padding."""
     patch_lengths: npt.NDArray[np.int64]
-    """``[batch, max_patches]``: 1 (BOS), the document's patches, one patch over its padding
-    (if any), then 0; every row sums to ``seq_len``."""
+    """``[batch, max_patches]``: 1 (BOS), the document's patches with its padding added to the
+    last one (a patch of its own for an empty document), then 0; every row sums to
+    ``seq_len``. Padding joined to the last patch leaves every real position's output as the
+    document gets it alone."""
 
 class CalibrationResult(TypedDict, total=False):
     """``Model.calibrate``: the calibrated rule and how it did."""

@@ -249,7 +249,14 @@ mod tests {
         for b in 0..docs.len() {
             let row = &hf.patch_lengths[b * hf.max_patches..(b + 1) * hf.max_patches];
             let own = blt.lengths(b);
-            assert_eq!(&row[1..1 + own.len()], own);
+            let k = own.len();
+            assert_eq!(&row[1..k], &own[..k - 1]);
+            let padding = (blt.max_len - docs[b].len()) as u32;
+            assert_eq!(
+                row[k],
+                own[k - 1] + padding,
+                "the padding joins the last patch"
+            );
             assert_eq!(row.iter().sum::<u32>() as usize, hf.seq_len);
         }
     }

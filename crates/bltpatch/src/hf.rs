@@ -6,8 +6,16 @@
 //! BOS token a patch of length 1 and always starts a patch at the first byte, which is exactly a
 //! bltpatch segmentation with one patch of 1 in front. `BltModel` derives each position's patch
 //! from the cumulative sums of a `patch_lengths` row, so a row must cover the whole padded
-//! sequence; [`HfLayout`] gives the padding bytes of a shorter document a patch of their own, so
-//! that no real patch pools padding, and pads the rest of the row with 0.
+//! sequence.
+//!
+//! The padding of a shorter document joins its last patch. That keeps every real position's
+//! output what the document gets alone, unpadded: `BltModel`'s local decoder reads, at position
+//! `t`, the global state of the patches of `patch_lengths[:, 1:]` that start at or before `t`,
+//! so the global state of a document's final patch is read by no real position (its last byte
+//! reads the patch before), and padding pooled into that patch changes nothing real. Padding
+//! in a patch of its own would start a patch at the last byte's position and hand that byte
+//! another global state. A document without bytes has no patch to join: its padding is a patch
+//! after BOS.
 
 use crate::Error;
 
@@ -25,9 +33,9 @@ pub const HF_BYTE_OFFSET: u32 = 4;
 /// - `input_ids` `[batch, seq_len]`: [`HF_BOS_ID`], then each byte plus [`HF_BYTE_OFFSET`], then
 ///   [`HF_PAD_ID`] up to `seq_len`;
 /// - `attention_mask` `[batch, seq_len]`: 1 for BOS and the document's bytes, 0 for padding;
-/// - `patch_lengths` `[batch, max_patches]`: 1 (the BOS patch), the document's patch lengths,
-///   then `seq_len - 1 - n_b` (the padding's patch) when that is not 0, then 0 up to
-///   `max_patches`. Every row sums to `seq_len`.
+/// - `patch_lengths` `[batch, max_patches]`: 1 (the BOS patch), the document's patch lengths
+///   with its padding `seq_len - 1 - n_b` added to the last (a patch of its own for an empty
+///   document), then 0 up to `max_patches`. Every row sums to `seq_len`.
 ///
 /// ```
 /// use bltpatch::HfLayout;
@@ -35,8 +43,8 @@ pub const HF_BYTE_OFFSET: u32 = 4;
 /// let docs: [&[u8]; 2] = [b"abcde", b"xy"];
 /// let lengths = [vec![2, 3], vec![1, 1]];
 /// let hf = HfLayout::from_lengths(&docs, &lengths).unwrap();
-/// assert_eq!((hf.batch, hf.seq_len, hf.max_patches), (2, 6, 4));
-/// assert_eq!(hf.patch_lengths, [1, 2, 3, 0, /* */ 1, 1, 1, 3]);
+/// assert_eq!((hf.batch, hf.seq_len, hf.max_patches), (2, 6, 3));
+/// assert_eq!(hf.patch_lengths, [1, 2, 3, /* */ 1, 1, 4]);
 /// assert_eq!(&hf.input_ids[6..], &[1, b'x' as u32 + 4, b'y' as u32 + 4, 3, 3, 3]);
 /// assert_eq!(&hf.attention_mask[6..], &[1, 1, 1, 0, 0, 0]);
 /// ```
@@ -83,7 +91,9 @@ impl HfLayout {
         }
         let max_len = docs.iter().map(|d| d.len()).max().unwrap_or(0);
         let seq_len = max_len + 1;
-        let row_patches = |b: usize| 1 + lengths[b].len() + usize::from(docs[b].len() < max_len);
+        // BOS, the document's patches, and a patch for the padding of an empty document.
+        let row_patches =
+            |b: usize| 1 + lengths[b].len() + usize::from(docs[b].is_empty() && max_len > 0);
         let max_patches = (0..docs.len()).map(row_patches).max().unwrap_or(0);
         let batch = docs.len();
         let mut input_ids = vec![HF_PAD_ID; batch * seq_len];
@@ -101,8 +111,10 @@ impl HfLayout {
             for (o, &l) in row[1..].iter_mut().zip(&lengths[b]) {
                 *o = l as u32;
             }
-            if doc.len() < max_len {
-                row[1 + lengths[b].len()] = (max_len - doc.len()) as u32;
+            // The padding joins the last patch (the module docs say why).
+            let padding = max_len - doc.len();
+            if padding > 0 {
+                row[lengths[b].len().max(1)] += padding as u32;
             }
         }
         Ok(Self {
@@ -142,7 +154,7 @@ mod tests {
     /// `t` is `#{p : start[p] <= t} - 1` over the cumulative starts of the row.
     fn hf_patch_ids(row: &[u32], seq_len: usize) -> Vec<usize> {
         let mut starts = vec![0u64];
-        for &l in &row[..row.len() - 1] {
+        for &l in row.iter().take(row.len().saturating_sub(1)) {
             starts.push(starts.last().unwrap() + l as u64);
         }
         (0..seq_len as u64)
@@ -156,6 +168,10 @@ mod tests {
         let lengths = [vec![5, 1, 5], vec![], vec![1, 2]];
         let hf = HfLayout::from_lengths(&docs, &lengths).unwrap();
         assert_eq!((hf.batch, hf.seq_len, hf.max_patches), (3, 12, 4));
+        assert_eq!(
+            hf.patch_lengths,
+            [1, 5, 1, 5, /* */ 1, 11, 0, 0, /* */ 1, 1, 10, 0]
+        );
         for (b, doc) in docs.iter().enumerate() {
             let row = &hf.patch_lengths[b * 4..(b + 1) * 4];
             assert_eq!(row.iter().map(|&l| l as usize).sum::<usize>(), hf.seq_len);
@@ -168,9 +184,16 @@ mod tests {
                 expected.extend(std::iter::repeat_n(p + 1, l));
             }
             assert_eq!(&ids[1..1 + doc.len()], expected.as_slice());
-            // Padding shares no patch with a real byte.
-            let last_real = ids[doc.len()];
-            assert!(ids[1 + doc.len()..].iter().all(|&p| p > last_real));
+            // Padding joins the last patch (BOS's successor for an empty document).
+            let last = ids[doc.len()].max(1);
+            assert!(ids[1 + doc.len()..].iter().all(|&p| p == last));
+            // The decoder's view, `patch_lengths[:, 1:]`, starts no patch inside a document
+            // that it does not start without the padding.
+            let alone: Vec<u32> = std::iter::once(1)
+                .chain(lengths[b].iter().map(|&l| l as u32))
+                .collect();
+            let unpadded = hf_patch_ids(&alone[1..], doc.len() + 1);
+            assert_eq!(&hf_patch_ids(&row[1..], hf.seq_len)[..=doc.len()], unpadded);
             let tokens = &hf.input_ids[b * hf.seq_len..(b + 1) * hf.seq_len];
             assert_eq!(tokens[0], HF_BOS_ID);
             let bytes: Vec<u8> = tokens[1..=doc.len()]
@@ -191,6 +214,10 @@ mod tests {
     fn empty_batch_and_inconsistent_lengths() {
         let hf = HfLayout::from_lengths(&[], &[]).unwrap();
         assert_eq!((hf.batch, hf.seq_len, hf.max_patches), (0, 1, 0));
+        // Only empty documents: BOS alone.
+        let hf = HfLayout::from_lengths(&[b"", b""], &[vec![], vec![]]).unwrap();
+        assert_eq!((hf.seq_len, hf.max_patches), (1, 1));
+        assert_eq!((hf.input_ids, hf.patch_lengths), (vec![1, 1], vec![1, 1]));
         let docs: [&[u8]; 1] = [b"abc"];
         assert!(matches!(
             HfLayout::from_lengths(&docs, &[vec![1, 1]]),

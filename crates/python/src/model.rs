@@ -166,8 +166,9 @@ impl PyModel {
     ///
     /// `layout="hf"`: what transformers' `BltModel.forward(input_ids=..., patch_lengths=...)`
     /// takes: `{"input_ids": [B, S], "attention_mask": [B, S], "patch_lengths": [B, P]}` with
-    /// `S = L + 1`: BOS (id 1), then byte + 4, then padding (id 3); a patch of 1 for BOS, the
-    /// document's patches, one patch over its padding, then 0. Every row sums to `S`.
+    /// `S = L + 1`: BOS (id 1), then byte + 4, then padding (id 3); a patch of 1 for BOS, then
+    /// the document's patches with its padding added to the last one (so that no real
+    /// position's output changes), then 0. Every row sums to `S`.
     ///
     /// With `target_patch_size` and an entropy rule, the parameter is calibrated on the whole
     /// batch. A document of 4 GiB or more raises `BltpatchError`.

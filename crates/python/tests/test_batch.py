@@ -57,13 +57,14 @@ def test_hf_layout_shapes_and_sums(model, kwargs):
         np.testing.assert_array_equal(hf["attention_mask"][b], (np.arange(seq_len) <= n).astype(np.int64))
         row = hf["patch_lengths"][b]
         own = blt["patch_lengths"][b][blt["patch_lengths"][b] > 0]
+        padding = seq_len - 1 - n
         assert row[0] == 1  # the BOS patch
-        np.testing.assert_array_equal(row[1 : 1 + len(own)], own)
-        rest = row[1 + len(own) :]
-        if n < seq_len - 1:
-            assert rest[0] == seq_len - 1 - n  # one patch over the padding
-            rest = rest[1:]
-        assert (rest == 0).all()
+        if n == 0:
+            expected = [padding] if padding else []  # the padding's own patch
+        else:
+            expected = [*own[:-1], own[-1] + padding]  # the padding joins the last patch
+        np.testing.assert_array_equal(row[1 : 1 + len(expected)], expected)
+        assert (row[1 + len(expected) :] == 0).all()
 
 
 def test_a_calibrating_batch_calibrates_on_the_whole_batch(model):

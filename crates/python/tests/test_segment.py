@@ -102,6 +102,8 @@ def test_empty_input(model):
     assert model.entropies(b"").shape == (0,)
     batch = model.segment_batch([])
     assert batch["patch_lengths"].shape == (0, 0) and batch["patch_ids"].shape == (0, 0)
+    hf = model.segment_batch([b"", ""], layout="hf")
+    assert hf["input_ids"].tolist() == [[1], [1]] and hf["patch_lengths"].tolist() == [[1], [1]]
 
 
 def test_thread_count_does_not_change_the_result(model):
