@@ -102,7 +102,9 @@ impl PyModel {
     /// The checkpoint directory this model was loaded from, or `None` for the embedded model.
     #[getter]
     fn path(&self) -> Option<String> {
-        self.source.as_ref().map(|p| p.to_string_lossy().into_owned())
+        self.source
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
     }
 
     /// Patch lengths of one document: an int64 array, all >= 1, summing to the document's
