@@ -20,23 +20,25 @@ A parameter that the rule does not read raises ``BltpatchError``.
 
 import os
 from collections.abc import Iterable
-from typing import Literal, TypedDict, Union
+from typing import Literal, TypedDict, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["__version__", "BltpatchError", "Model", "Decoder", "set_num_threads", "get_num_threads"]
+
 __version__: str
 
-BytesLike = Union[bytes, bytearray, memoryview, str]
+_BytesLike = Union[bytes, bytearray, memoryview, str]
 """One document: bytes, a buffer of bytes (bytearray, memoryview, uint8 array) or str (UTF-8)."""
 
-RuleName = Literal["global", "relative", "combined", "budget", "static", "space", "bpe"]
+_RuleName = Literal["global", "relative", "combined", "budget", "static", "space", "bpe"]
 
 class BltpatchError(ValueError):
     """A bad parameter or combination of rule parameters, an unusable checkpoint, or input the
     operation cannot take."""
 
-class BltBatch(TypedDict):
+class _BltBatch(TypedDict):
     """``segment_batch(..., layout="blt")``: BLT's layout, int64."""
 
     patch_lengths: npt.NDArray[np.int64]
@@ -45,7 +47,7 @@ class BltBatch(TypedDict):
     """``[batch, max_len]``: the patch index of every byte (positions past a document's end
     get ``max_patches - 1``, BLT's formula over the padded row)."""
 
-class HfBatch(TypedDict):
+class _HfBatch(TypedDict):
     """``segment_batch(..., layout="hf")``: what transformers' ``BltModel.forward`` takes, int64."""
 
     input_ids: npt.NDArray[np.int64]
@@ -58,7 +60,7 @@ class HfBatch(TypedDict):
     ``seq_len``. Padding joined to the last patch leaves every real position's output as the
     document gets it alone."""
 
-class CalibrationResult(TypedDict, total=False):
+class _CalibrationResult(TypedDict, total=False):
     """``Model.calibrate``: the calibrated rule and how it did."""
 
     rule: Literal["global", "relative", "combined", "budget"]
@@ -74,6 +76,7 @@ class CalibrationResult(TypedDict, total=False):
     patches: int
     bytes: int
 
+@final
 class Model:
     """A loaded entropy model: the one embedded in bltpatch (``Model.default()``) or a checkpoint
     directory (``Model.load(path)``). Thread-safe; the GIL is released while Rust works;
@@ -113,9 +116,9 @@ class Model:
 
     def segment(
         self,
-        data: BytesLike,
+        data: _BytesLike,
         *,
-        rule: RuleName | None = None,
+        rule: _RuleName | None = None,
         threshold: float | None = None,
         relative_threshold: float | None = None,
         budget: float | None = None,
@@ -124,29 +127,29 @@ class Model:
     ) -> npt.NDArray[np.int64]:
         """Patch lengths of one document (all >= 1, summing to its length in bytes)."""
 
-    def entropies(self, data: BytesLike) -> npt.NDArray[np.float32]:
+    def entropies(self, data: _BytesLike) -> npt.NDArray[np.float32]:
         """``H[i]`` (nats) for every byte of one document."""
 
     def segment_batch(
         self,
-        docs: Iterable[BytesLike],
+        docs: Iterable[_BytesLike],
         *,
         layout: Literal["blt", "hf"] = "blt",
-        rule: RuleName | None = None,
+        rule: _RuleName | None = None,
         threshold: float | None = None,
         relative_threshold: float | None = None,
         budget: float | None = None,
         target_patch_size: float | None = None,
         max_patch_len: int | None = None,
-    ) -> Union[BltBatch, HfBatch]:
+    ) -> Union[_BltBatch, _HfBatch]:
         """Segments documents (each from an empty context, in parallel) into int64 arrays:
-        ``BltBatch`` for ``layout="blt"``, ``HfBatch`` for ``layout="hf"``. With
+        ``_BltBatch`` for ``layout="blt"``, ``_HfBatch`` for ``layout="hf"``. With
         ``target_patch_size``, calibrates on the whole batch."""
 
     def decoder(
         self,
         *,
-        rule: RuleName | None = None,
+        rule: _RuleName | None = None,
         threshold: float | None = None,
         relative_threshold: float | None = None,
         budget: float | None = None,
@@ -158,15 +161,16 @@ class Model:
 
     def calibrate(
         self,
-        texts: Union[BytesLike, Iterable[BytesLike]],
+        texts: Union[_BytesLike, Iterable[_BytesLike]],
         target_patch_size: float,
         *,
         rule: Literal["global", "relative", "combined", "budget"] | None = None,
         relative_threshold: float | None = None,
         max_patch_len: int | None = None,
-    ) -> CalibrationResult:
+    ) -> _CalibrationResult:
         """Calibrates an entropy rule's parameter for a mean patch length on ``texts``."""
 
+@final
 class Decoder:
     """Pushes bytes one at a time and says whether each starts a patch, exactly as
     ``Model.segment`` with the same rule. Made by ``Model.decoder``."""
@@ -181,7 +185,7 @@ class Decoder:
     def push(self, byte: int) -> bool:
         """Appends one byte (0..=255); returns whether it starts a patch."""
 
-    def push_bytes(self, data: BytesLike) -> npt.NDArray[np.bool_]:
+    def push_bytes(self, data: _BytesLike) -> npt.NDArray[np.bool_]:
         """Appends bytes; returns whether each starts a patch."""
 
     def finish(self) -> int | None:

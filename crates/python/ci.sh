@@ -40,4 +40,8 @@ export BLTPATCH_CLI="$CARGO_TARGET_DIR/release/bltpatch"
 step "pytest"
 cd "$here"
 "$py" -m pytest tests -p no:cacheprovider -q -rs
+
+step "type stubs match the module (mypy.stubtest)"
+"$py" -m pip install --quiet --disable-pip-version-check "mypy>=1.18"
+(cd /tmp && "$py" -m mypy.stubtest bltpatch --ignore-missing-stub)
 step "done"
