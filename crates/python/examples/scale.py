@@ -5,7 +5,7 @@ single-process segmentation (the model is deterministic and every document start
 empty context). Each worker uses one thread (`bltpatch.set_num_threads(1)`): parallelism comes
 from the workers.
 
-    python examples/scale.py            # measures both against the CLI (see --help)
+    BLTPATCH_CLI=target/release/bltpatch python examples/scale.py   # measures both, and the CLI
 
 Ray Data:
 
@@ -140,45 +140,60 @@ def documents(paths: list, repeat: int) -> list:
     return docs * repeat
 
 
-def cli_throughput(cli: str, text: bytes, runs: int) -> tuple:
-    """Best and median bytes/s of `bltpatch segment FILE --format lengths --threads 1`."""
-    path = pathlib.Path("/tmp/bltpatch-scale-input.txt")
-    path.write_bytes(text)
+def best_of(runs: int, work) -> tuple:
+    """The fastest and the median wall time of `runs` calls of `work`."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([cli, "segment", str(path), "--format", "lengths", "--threads", "1"],
-                       check=True, stdout=subprocess.DEVNULL)
+        work()
         times.append(time.perf_counter() - start)
-    return len(text) / min(times), len(text) / statistics.median(times)
+    return min(times), statistics.median(times)
 
 
 def main():
+    import json
+
     here = pathlib.Path(__file__).resolve().parents[3]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cli", default=os.environ.get("BLTPATCH_CLI"),
                         help="the bltpatch binary (release build); default $BLTPATCH_CLI")
     parser.add_argument("--repeat", type=int, default=4, help="copies of the text (default 4)")
-    parser.add_argument("--runs", type=int, default=3, help="CLI runs (default 3)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each single-process measure")
     args = parser.parse_args()
     paths = sorted((here / "datasets").glob("*.txt"))
     docs = documents(paths, args.repeat)
-    # The CLI reads the same bytes as one file: the documents joined by blank lines.
-    text = "\n\n".join(docs).encode()
     total = sum(len(d.encode()) for d in docs)
+    # The same documents for the CLI: as one file (one document), and as JSON Lines.
+    text_path = pathlib.Path("/tmp/bltpatch-scale.txt")
+    text_path.write_text("\n\n".join(docs))
+    jsonl_path = pathlib.Path("/tmp/bltpatch-scale.jsonl")
+    jsonl_path.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}")
-    print(f"text: {len(docs)} documents, {total} bytes (datasets/*.txt x{args.repeat})")
+    print(f"text: {len(docs)} documents, {total} bytes (paragraphs of datasets/*.txt, x{args.repeat})")
+    print("| how | MB/s (best, median) |\n|---|---|")
+
+    def row(name, size, times):
+        print(f"| {name} | {size / times[0] / 1e6:.3f}, {size / times[1] / 1e6:.3f} |")
+
+    if args.cli:
+        for name, path, extra in [("one file", text_path, []),
+                                  ("JSON Lines, one document per paragraph", jsonl_path,
+                                   ["--jsonl-field", "text"])]:
+            command = [args.cli, "segment", str(path), "--format", "lengths", "--threads", "1",
+                       *extra]
+            times = best_of(args.runs, lambda: subprocess.run(
+                command, check=True, stdout=subprocess.DEVNULL))
+            row(f"`bltpatch segment` {name}, `--threads 1` (wall, with start-up)",
+                path.stat().st_size if not extra else total, times)
 
     bltpatch.set_num_threads(1)
     model = bltpatch.Model.default()
-    start = time.perf_counter()
-    reference = [model.segment(d) for d in docs]
-    single = total / (time.perf_counter() - start)
-    print(f"python, one process, one thread: {single / 1e6:.3f} MB/s")
-
-    if args.cli:
-        best, median = cli_throughput(args.cli, text, args.runs)
-        print(f"cli --threads 1: best {best / 1e6:.3f} MB/s, median {median / 1e6:.3f} MB/s")
+    joined = text_path.read_bytes()
+    row("python `Model.segment`, one thread, the one file", len(joined),
+        best_of(args.runs, lambda: model.segment(joined)))
+    reference = []
+    row("python `Model.segment`, one thread, document by document", total,
+        best_of(args.runs, lambda: reference.__setitem__(slice(None), [model.segment(d) for d in docs])))
 
     import ray
 
@@ -186,17 +201,19 @@ def main():
     start = time.perf_counter()
     lengths, seconds, workers = segment_with_ray(docs, {})
     wall = time.perf_counter() - start
+    ray.shutdown()
     assert all((a == b).all() for a, b in zip(lengths, reference))
     rates = ", ".join(f"{r / 1e6:.3f}" for r in per_worker(docs, seconds, workers))
-    print(f"ray data, 2 workers: per worker {rates} MB/s; end to end {total / wall / 1e6:.3f} MB/s ({wall:.1f} s)")
-    ray.shutdown()
+    print(f"| Ray Data, 2 actors: per worker, inside `segment` | {rates} |")
+    print(f"| Ray Data, 2 actors: end to end ({wall:.1f} s, with actor start) | {total / wall / 1e6:.3f} |")
 
     start = time.perf_counter()
     lengths, seconds, workers = segment_with_datasets(docs, {})
     wall = time.perf_counter() - start
     assert all((a == b).all() for a, b in zip(lengths, reference))
     rates = ", ".join(f"{r / 1e6:.3f}" for r in per_worker(docs, seconds, workers))
-    print(f"datasets.map num_proc=2: per worker {rates} MB/s; end to end {total / wall / 1e6:.3f} MB/s ({wall:.1f} s)")
+    print(f"| datasets.map, num_proc=2: per worker, inside `segment` | {rates} |")
+    print(f"| datasets.map, num_proc=2: end to end ({wall:.1f} s, with process start) | {total / wall / 1e6:.3f} |")
     print(f"load average after: {os.getloadavg()}")
 
 
