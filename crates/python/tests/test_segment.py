@@ -1,5 +1,7 @@
 """Segmentation equals the command line's, for every rule; the decoder equals segmentation."""
 
+import mmap
+
 import numpy as np
 import pytest
 
@@ -89,7 +91,9 @@ def test_every_input_type_gives_the_same_lengths(model):
     data = text.encode()
     expected = model.segment(data)
     as_array = np.frombuffer(data, dtype=np.uint8)
-    for value in [text, bytearray(data), memoryview(data), as_array, memoryview(data)[0:]]:
+    mapped = mmap.mmap(-1, len(data))
+    mapped.write(data)
+    for value in [text, bytearray(data), memoryview(data), as_array, memoryview(data)[0:], mapped]:
         np.testing.assert_array_equal(model.segment(value), expected)
     # A non-contiguous buffer is read in order.
     doubled = np.repeat(as_array, 2)[::2]
