@@ -246,12 +246,12 @@ mod tests {
         assert_eq!(blt, model.patcher().unwrap().segment_batch(&docs));
         let hf = seg.hf_layout(&docs).unwrap();
         assert_eq!(hf.seq_len, blt.max_len + 1);
-        for b in 0..docs.len() {
+        for (b, doc) in docs.iter().enumerate() {
             let row = &hf.patch_lengths[b * hf.max_patches..(b + 1) * hf.max_patches];
             let own = blt.lengths(b);
             let k = own.len();
             assert_eq!(&row[1..k], &own[..k - 1]);
-            let padding = (blt.max_len - docs[b].len()) as u32;
+            let padding = (blt.max_len - doc.len()) as u32;
             assert_eq!(
                 row[k],
                 own[k - 1] + padding,
