@@ -26,6 +26,18 @@ pub enum Error {
     /// parameter that neither the caller nor the checkpoint gives, ...).
     #[error("{0}")]
     Usage(String),
+    /// A document too long for a `u32` batch layout ([`crate::check_batch_len`]).
+    #[error(
+        "document {doc} holds {bytes} bytes: a batch layout holds documents of at most {limit} bytes"
+    )]
+    TooLong {
+        /// Index of the document in the batch.
+        doc: usize,
+        /// Its length in bytes.
+        bytes: usize,
+        /// The longest a document may be.
+        limit: usize,
+    },
     /// An operation the chosen scheme cannot do (a streaming decoder for BPE, ...).
     #[error("{0}")]
     Unsupported(String),

@@ -37,7 +37,9 @@
 //! framework); this crate adds loading, the baselines as schemes ([`bpe`]), patch-quality
 //! measures ([`quality`]) and the entropy picture ([`plot`]). Nothing here depends on burn.
 
+mod documents;
 mod error;
+mod hf;
 mod load;
 mod patcher;
 mod scheme;
@@ -54,7 +56,9 @@ pub use bltpatch_core::{
     segment_chunked_into, segment_streaming, segment_streaming_into, segment_with_entropies,
     space_lengths, static_lengths, surprisals_chunked_into,
 };
+pub use documents::Segmentation;
 pub use error::Error;
+pub use hf::{HF_BOS_ID, HF_BYTE_OFFSET, HF_PAD_ID, HfLayout, check_batch_len};
 pub use load::{DEFAULT_CONFIG_JSON, Model};
 pub use patcher::{Decoder, Patcher};
 pub use scheme::{Plan, RuleKind, RuleSpec, Scheme};
