@@ -178,8 +178,17 @@ mod tests {
                     budget: Some(9.0),
                     ..spec
                 },
-                RuleKind::Relative | RuleKind::Combined => RuleSpec {
+                RuleKind::Relative => RuleSpec {
                     relative_threshold: Some(1.0),
+                    ..spec
+                },
+                RuleKind::Combined => RuleSpec {
+                    threshold: Some(2.0),
+                    relative_threshold: Some(1.0),
+                    ..spec
+                },
+                RuleKind::Global => RuleSpec {
+                    threshold: Some(2.0),
                     ..spec
                 },
                 _ => spec,
