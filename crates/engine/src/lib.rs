@@ -94,6 +94,7 @@
 
 pub mod arch;
 mod forward;
+pub mod hashmlp;
 mod kernels;
 pub mod reference;
 mod stream;
@@ -120,13 +121,15 @@ pub enum EngineError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// The checkpoint is of another architecture.
-    #[error("checkpoint architecture is {found:?}, this engine runs \"conv\"")]
+    #[error("checkpoint architecture is {found:?}, this engine runs {expected:?}")]
     WrongArch {
         /// The `arch` of the checkpoint.
         found: String,
+        /// The architecture that was asked for.
+        expected: &'static str,
     },
     /// The hyper-parameters do not parse or do not describe a buildable model.
-    #[error("invalid \"conv\" architecture: {0}")]
+    #[error("invalid architecture: {0}")]
     InvalidConfig(String),
     /// `config.json`'s `context` differs from the one the hyper-parameters imply.
     #[error("checkpoint context is {found} bytes but the architecture's is {expected}")]
@@ -237,6 +240,7 @@ impl ConvModel {
         if config.arch != ARCH {
             return Err(EngineError::WrongArch {
                 found: config.arch.clone(),
+                expected: ARCH,
             });
         }
         let cfg: ConvConfig = serde_json::from_value(config.architecture.clone())
