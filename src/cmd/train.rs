@@ -14,23 +14,25 @@ use crate::common::{display, read_inputs};
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     match args.arch {
-        Arch::Conv => run_conv(args),
+        Arch::Conv => run_burn(args, bltpatch_model::Arch::Conv),
+        Arch::Hashmlp => run_burn(args, bltpatch_model::Arch::HashMlp),
         Arch::Ngram => run_ngram(args),
     }
 }
 
-/// The neural model, trained with burn (`bltpatch-model`).
-fn run_conv(args: TrainArgs) -> Result<ExitCode> {
+/// A neural model, trained with burn (`bltpatch-model`).
+fn run_burn(args: TrainArgs, family: bltpatch_model::Arch) -> Result<ExitCode> {
     if args.order.is_some() {
         bail!("--order applies to --arch ngram only");
     }
     if let Some(p) = args.corpus.iter().find(|p| p.as_os_str() == "-") {
         bail!(
-            "cannot train --arch conv from stdin ({}): the corpus is memory-mapped; write it to a file",
+            "cannot train --arch {family} from stdin ({}): the corpus is memory-mapped; write it to a file",
             p.display()
         );
     }
     let mut opts = bltpatch_model::TrainOptions::new(args.corpus, args.output);
+    opts.family = family;
     if let Some(p) = args.preset {
         opts.preset = p;
     }
@@ -50,7 +52,8 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
     }
     let report = bltpatch_model::train(&opts)?;
     println!(
-        "trained a conv model ({} parameters, context {} bytes, {} FLOPs/byte): {} steps in {:.0}s, {:.0} bytes/s",
+        "trained a {} model ({} parameters, context {} bytes, {} FLOPs/byte): {} steps in {:.0}s, {:.0} bytes/s",
+        report.arch,
         report.parameters,
         report.context,
         report.flops_per_byte,
@@ -64,6 +67,9 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
         }
         Some(v) => println!("held-out bits/byte (validation sample): {v:.4}"),
         None => println!("no held-out text (--val-fraction 0)"),
+    }
+    if let Some(e) = report.entropy_rmse {
+        println!("entropy head: {e:.4} nats rms from the entropy of the next-byte distribution");
     }
     if let (Some(t), Some(m)) = (report.threshold, report.mean_patch_len) {
         println!(
@@ -96,7 +102,7 @@ fn run_ngram(args: TrainArgs) -> Result<ExitCode> {
         ("--backend", args.backend != bltpatch_model::Backend::Flex),
     ];
     if let Some((flag, _)) = conv_only.iter().find(|(_, given)| *given) {
-        bail!("{flag} applies to --arch conv only");
+        bail!("{flag} applies to --arch conv and hashmlp only");
     }
     let order = args.order.unwrap_or(6);
     let val_fraction = args.val_fraction.unwrap_or(0.1);

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use bltpatch_checkpoint::{CalibrationRecord, CheckpointError, Config, Weights, read_config};
 use bltpatch_core::{EntropyModel, EntropyStream, PatchConfig, Rule};
+use bltpatch_engine::hashmlp::HashMlpModel;
 use bltpatch_engine::{ConvModel, EngineError};
 use bltpatch_ngram::{NgramError, NgramModel};
 
@@ -26,7 +27,9 @@ pub enum LoadError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// `config.json` names an architecture this build does not know.
-    #[error("unknown model architecture `{0}` in config.json (this build knows: conv, ngram)")]
+    #[error(
+        "unknown model architecture `{0}` in config.json (this build knows: conv, hashmlp, ngram)"
+    )]
     UnknownArch(String),
     /// A calibrated threshold in `config.json` is not a valid rule.
     #[error("invalid calibrated threshold in config.json: {0}")]
@@ -69,6 +72,9 @@ impl Model {
         let inner: Box<dyn EntropyModel> = match config.arch.as_str() {
             bltpatch_ngram::ARCH => Box::new(NgramModel::from_checkpoint(&config, weights)?),
             bltpatch_engine::ARCH => Box::new(ConvModel::from_checkpoint(&config, weights)?),
+            bltpatch_engine::hashmlp::ARCH => {
+                Box::new(HashMlpModel::from_checkpoint(&config, weights)?)
+            }
             other => return Err(LoadError::UnknownArch(other.to_string())),
         };
         let model = Self { config, inner };

@@ -141,6 +141,8 @@
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod family;
+pub mod hashmlp;
 pub mod model;
 pub mod optim;
 pub mod rng;
@@ -148,6 +150,8 @@ pub mod train;
 
 pub use backend::Backend;
 pub use error::ModelError;
+pub use family::{Arch, FamilyHyper};
+pub use hashmlp::HashMlpLm;
 pub use model::ConvLm;
 pub use train::{LOG_FILE, Progress, RESUME_FILE, TrainOptions, TrainReport, conv_config, train};
 

@@ -42,9 +42,9 @@ fn window(doc: &[u8], t: usize) -> u64 {
 /// formula with `mult = 2^56`, `shift = 56` (its row is the byte itself).
 #[derive(Clone, Debug)]
 pub(crate) struct FastRows {
-    mask: Vec<u64>,
-    mult: Vec<u64>,
-    shift: Vec<u32>,
+    pub(crate) mask: Vec<u64>,
+    pub(crate) mult: Vec<u64>,
+    pub(crate) shift: Vec<u32>,
     /// Offset (in values) of each order's quantised table in [`HashMlpModel::quantized`].
     pub(crate) base: Vec<usize>,
 }
@@ -100,14 +100,21 @@ pub(crate) fn entropies_block(m: &HashMlpModel, doc: &[u8], s: usize, n: usize, 
         }
         let out = &mut out[first..];
         let s = s + first;
-        // SAFETY: `simd` is only set when AVX2 and FMA were detected at run time, `g` is the
-        // one each kernel is chosen for, and every position is `>= 8`.
+        // SAFETY: `simd` is only set when AVX2 and FMA were detected at run time.
         unsafe {
-            match m.cfg.entropy_hidden {
-                8 => avx2::entropies_g8(m, doc, s, out),
-                16 => avx2::entropies_g16::<1>(m, doc, s, out),
-                _ => avx2::entropies_g16::<2>(m, doc, s, out),
+            macro_rules! go {
+                ($($k:literal),*) => {
+                    match (m.cfg.orders.len(), m.cfg.entropy_hidden / 8) {
+                        $(
+                            ($k, 1) => avx2::entropies::<$k, 1>(m, doc, s, out),
+                            ($k, 2) => avx2::entropies::<$k, 2>(m, doc, s, out),
+                            ($k, 4) => avx2::entropies::<$k, 4>(m, doc, s, out),
+                        )*
+                        _ => unreachable!("1..=8 orders, g in 8, 16, 32"),
+                    }
+                };
             }
+            go!(1, 2, 3, 4, 5, 6, 7, 8);
         }
         return;
     }
@@ -222,7 +229,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::super::HashMlpModel;
-    use super::{LN_256, window};
+    use super::LN_256;
 
     /// Per-model constants of the head, `8·C` units.
     struct Consts<const C: usize> {
@@ -271,82 +278,76 @@ mod avx2 {
         }
     }
 
-    /// `g = 8`: one 128-bit row per order.
-    ///
-    /// # Safety
-    /// AVX2 must be available; `g = 8`; every position `s + p` is `>= 8` (slicing checks the
-    /// end).
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn entropies_g8(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
-        let k = m.cfg.orders.len();
-        let consts = Consts::<1>::new(m);
-        let table = m.quantized.as_ptr();
-        for (p, o) in out.iter_mut().enumerate() {
-            let wd = window(doc, s + p);
-            let mut acc = _mm_setzero_si128();
-            for j in 0..k {
-                let at = m.fast.base[j] + m.fast.row(j, wd) as usize * 8;
-                // SAFETY: `row(j, ·) < rows_j`, so `at + 8` lies inside `quantized`.
-                acc = _mm_add_epi16(acc, unsafe {
-                    _mm_loadu_si128(table.add(at) as *const __m128i)
-                });
+    /// The per-order constants of [`super::FastRows`] for `K` orders, in registers.
+    struct Orders<const K: usize> {
+        mask: [u64; K],
+        mult: [u64; K],
+        shift: [u32; K],
+        base: [usize; K],
+    }
+
+    impl<const K: usize> Orders<K> {
+        fn new(m: &HashMlpModel) -> Self {
+            let f = &m.fast;
+            assert_eq!(f.base.len(), K);
+            Self {
+                mask: std::array::from_fn(|j| f.mask[j]),
+                mult: std::array::from_fn(|j| f.mult[j]),
+                shift: std::array::from_fn(|j| f.shift[j]),
+                base: std::array::from_fn(|j| f.base[j]),
             }
-            *o = consts.head([acc]);
+        }
+
+        /// The offset in the quantised tables of order `j`'s row (`g` values a row).
+        #[inline(always)]
+        fn offset(&self, j: usize, w: u64, g: usize) -> usize {
+            let row = (w & self.mask[j]).wrapping_mul(self.mult[j]) >> self.shift[j];
+            self.base[j] + row as usize * g
         }
     }
 
-    /// `g = 16·H`: `H` 256-bit rows per order.
+    /// `H` of positions `s .. s + out.len()` (each `>= 8`), `g = 8·C` units, `K` orders.
     ///
     /// # Safety
-    /// AVX2 must be available; `g = 16·H`; every position `s + p` is `>= 8` (slicing checks
-    /// the end).
+    /// AVX2 must be available (the sizes are asserted).
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn entropies_g16<const H: usize>(
+    pub(super) unsafe fn entropies<const K: usize, const C: usize>(
         m: &HashMlpModel,
         doc: &[u8],
         s: usize,
         out: &mut [f32],
     ) {
-        let k = m.cfg.orders.len();
-        let g = 16 * H;
-        match H {
-            1 => {
-                let consts = Consts::<2>::new(m);
-                run::<1, 2>(m, doc, s, out, k, g, &consts)
-            }
-            _ => {
-                let consts = Consts::<4>::new(m);
-                run::<2, 4>(m, doc, s, out, k, g, &consts)
-            }
-        }
-    }
-
-    /// The loop of [`entropies_g16`]: `H` 256-bit rows (`C = 2·H` groups of 8 units).
-    #[target_feature(enable = "avx2,fma")]
-    fn run<const H: usize, const C: usize>(
-        m: &HashMlpModel,
-        doc: &[u8],
-        s: usize,
-        out: &mut [f32],
-        k: usize,
-        g: usize,
-        consts: &Consts<C>,
-    ) {
+        assert!(s >= 8 && m.cfg.entropy_hidden == 8 * C && m.cfg.orders.len() == K);
+        let orders = Orders::<K>::new(m);
+        let consts = Consts::<C>::new(m);
+        let g = 8 * C;
         let table = m.quantized.as_ptr();
-        assert!(m.quantized.len() >= m.fast.base[k - 1] + m.cfg.rows[k - 1] * g);
-        for (p, o) in out.iter_mut().enumerate() {
-            let wd = window(doc, s + p);
-            let mut acc = [_mm256_setzero_si256(); H];
-            for j in 0..k {
-                let at = m.fast.base[j] + m.fast.row(j, wd) as usize * g;
-                for (h, a) in acc.iter_mut().enumerate() {
-                    // SAFETY: `row(j, ·) < rows_j`, so `at + g` lies inside `quantized`.
-                    *a = _mm256_add_epi16(*a, unsafe {
-                        _mm256_loadu_si256(table.add(at + 16 * h) as *const __m256i)
-                    });
+        assert!(m.quantized.len() >= orders.base[K - 1] + m.cfg.rows[K - 1] * g);
+        // The 8 bytes before each position `s + p`.
+        let windows = doc[s - 8..s + out.len() - 1].windows(8);
+        for (o, w8) in out.iter_mut().zip(windows) {
+            let wd = u64::from_be_bytes(w8.try_into().expect("8 bytes"));
+            // The sum of the rows, 16 units per 256-bit register (8 in the last, odd one).
+            let mut acc = [_mm256_setzero_si256(); C];
+            for j in 0..K {
+                let at = orders.offset(j, wd, g);
+                // SAFETY: a row is `< rows_j` (a shift by `64 - log2 rows_j`, or a byte for
+                // order 1), so `at + g` lies inside `quantized` (asserted above).
+                unsafe {
+                    let r = table.add(at);
+                    for (h, a) in acc.iter_mut().enumerate().take(C / 2) {
+                        let v = _mm256_loadu_si256(r.add(16 * h) as *const __m256i);
+                        *a = _mm256_add_epi16(*a, v);
+                    }
+                    if C % 2 == 1 {
+                        let h = C / 2;
+                        let v = _mm_loadu_si128(r.add(16 * h) as *const __m128i);
+                        let sum = _mm_add_epi16(_mm256_castsi256_si128(acc[h]), v);
+                        acc[h] = _mm256_castsi128_si256(sum);
+                    }
                 }
             }
-            let halves: [__m128i; C] = std::array::from_fn(|c| {
+            let groups: [__m128i; C] = std::array::from_fn(|c| {
                 let v = acc[c / 2];
                 if c % 2 == 0 {
                     _mm256_castsi256_si128(v)
@@ -354,7 +355,7 @@ mod avx2 {
                     _mm256_extracti128_si256::<1>(v)
                 }
             });
-            *o = consts.head(halves);
+            *o = consts.head(groups);
         }
     }
 }
