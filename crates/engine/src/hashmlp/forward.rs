@@ -90,44 +90,103 @@ impl FastRows {
 /// Entropies of positions `s .. s + n` of `doc` into `out[..n]`.
 pub(crate) fn entropies_block(m: &HashMlpModel, doc: &[u8], s: usize, n: usize, out: &mut [f32]) {
     let out = &mut out[..n];
-    #[cfg(target_arch = "x86_64")]
-    if m.simd && matches!(m.cfg.entropy_hidden, 8 | 16 | 32) {
-        // The first positions of a document (short keys) take the portable path.
-        let first = MAX_ORDER.saturating_sub(s).min(n);
-        entropies_portable(m, doc, s, &mut out[..first]);
-        if first == n {
-            return;
-        }
-        let out = &mut out[first..];
-        let s = s + first;
-        // SAFETY: `simd` is only set when AVX2 and FMA were detected at run time.
-        unsafe {
-            macro_rules! go {
-                ($($k:literal),*) => {
-                    match (m.cfg.orders.len(), m.cfg.entropy_hidden / 8) {
-                        $(
-                            ($k, 1) => avx2::entropies::<$k, 1>(m, doc, s, out),
-                            ($k, 2) => avx2::entropies::<$k, 2>(m, doc, s, out),
-                            ($k, 4) => avx2::entropies::<$k, 4>(m, doc, s, out),
-                        )*
-                        _ => unreachable!("1..=8 orders, g in 8, 16, 32"),
-                    }
-                };
-            }
-            go!(1, 2, 3, 4, 5, 6, 7, 8);
-        }
+    // The first positions of a document (short keys) take the general path.
+    let first = MAX_ORDER.saturating_sub(s).min(n);
+    entropies_general(m, doc, s, &mut out[..first]);
+    if first == n {
         return;
     }
-    entropies_portable(m, doc, s, out);
+    let (s, out) = (s + first, &mut out[first..]);
+    macro_rules! go {
+        ($($k:literal),*) => {
+            match (m.cfg.orders.len(), m.cfg.entropy_hidden) {
+                $(
+                    ($k, 8) => full_keys::<$k, 1, 8>(m, doc, s, out),
+                    ($k, 16) => full_keys::<$k, 2, 16>(m, doc, s, out),
+                    ($k, 32) => full_keys::<$k, 4, 32>(m, doc, s, out),
+                )*
+                _ => entropies_general(m, doc, s, out),
+            }
+        };
+    }
+    go!(1, 2, 3, 4, 5, 6, 7, 8);
 }
 
-/// The portable entropy head of positions `s .. s + out.len()`.
-fn entropies_portable(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
+/// Positions `s .. s + out.len()`, all `>= 8`, of a model with `K` orders and `g = G = 8·C`.
+fn full_keys<const K: usize, const C: usize, const G: usize>(
+    m: &HashMlpModel,
+    doc: &[u8],
+    s: usize,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if m.simd {
+        // SAFETY: `simd` is only set when AVX2 and FMA were detected at run time.
+        unsafe { avx2::entropies::<K, C>(m, doc, s, out) };
+        return;
+    }
+    portable::<K, G>(m, doc, s, out);
+}
+
+/// The per-order constants of [`FastRows`] for `K` orders, in registers.
+struct Orders<const K: usize> {
+    mask: [u64; K],
+    mult: [u64; K],
+    shift: [u32; K],
+    base: [usize; K],
+}
+
+impl<const K: usize> Orders<K> {
+    fn new(m: &HashMlpModel) -> Self {
+        let f = &m.fast;
+        assert_eq!(f.base.len(), K);
+        Self {
+            mask: std::array::from_fn(|j| f.mask[j]),
+            mult: std::array::from_fn(|j| f.mult[j]),
+            shift: std::array::from_fn(|j| f.shift[j]),
+            base: std::array::from_fn(|j| f.base[j]),
+        }
+    }
+
+    /// The offset in the quantised tables of order `j`'s row (`g` values a row) for the
+    /// window `w` ([`window`]).
+    #[inline(always)]
+    fn offset(&self, j: usize, w: u64, g: usize) -> usize {
+        let row = (w & self.mask[j]).wrapping_mul(self.mult[j]) >> self.shift[j];
+        self.base[j] + row as usize * g
+    }
+}
+
+/// The portable head for positions `>= 8` (`K` orders, `g = G`), integer sums in registers.
+fn portable<const K: usize, const G: usize>(
+    m: &HashMlpModel,
+    doc: &[u8],
+    s: usize,
+    out: &mut [f32],
+) {
+    let orders = Orders::<K>::new(m);
+    let windows = doc[s - MAX_ORDER..s + out.len() - 1].windows(MAX_ORDER);
+    for (o, w8) in out.iter_mut().zip(windows) {
+        let w = u64::from_be_bytes(w8.try_into().expect("8 bytes"));
+        let mut acc = [0i32; G];
+        for j in 0..K {
+            let at = orders.offset(j, w, G);
+            let q: &[i16; G] = m.quantized[at..at + G].try_into().expect("a row");
+            for (a, &v) in acc.iter_mut().zip(q) {
+                *a += v as i32;
+            }
+        }
+        *o = head(m, &acc);
+    }
+}
+
+/// The entropy head of positions `s .. s + out.len()` for any position and any `g`.
+fn entropies_general(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
     match m.cfg.entropy_hidden {
-        8 => portable_g::<8>(m, doc, s, out),
-        16 => portable_g::<16>(m, doc, s, out),
-        32 => portable_g::<32>(m, doc, s, out),
-        _ => portable_dyn(m, doc, s, out),
+        8 => general_g::<8>(m, doc, s, out),
+        16 => general_g::<16>(m, doc, s, out),
+        32 => general_g::<32>(m, doc, s, out),
+        _ => general_dyn(m, doc, s, out),
     }
 }
 
@@ -145,8 +204,8 @@ fn rows_of(m: &HashMlpModel, doc: &[u8], t: usize, rows: &mut [u32]) {
     }
 }
 
-/// [`entropies_portable`] for `g = G`, with the sums in registers.
-fn portable_g<const G: usize>(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
+/// [`entropies_general`] for `g = G`, with the sums in registers.
+fn general_g<const G: usize>(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
     let k = m.cfg.orders.len();
     let mut rows = [0u32; MAX_ORDER];
     for (p, o) in out.iter_mut().enumerate() {
@@ -164,8 +223,8 @@ fn portable_g<const G: usize>(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut 
     }
 }
 
-/// [`entropies_portable`] for any `g` (a multiple of 8).
-fn portable_dyn(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
+/// [`entropies_general`] for any `g` (a multiple of 8).
+fn general_dyn(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
     let (k, g) = (m.cfg.orders.len(), m.cfg.entropy_hidden);
     let mut rows = [0u32; MAX_ORDER];
     let mut acc = vec![0i32; g];
@@ -229,7 +288,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::super::HashMlpModel;
-    use super::LN_256;
+    use super::{LN_256, Orders};
 
     /// Per-model constants of the head, `8·C` units.
     struct Consts<const C: usize> {
@@ -275,34 +334,6 @@ mod avx2 {
             let d = _mm_add_ss(c2, _mm_movehdup_ps(c2));
             let z = _mm_add_ss(d, self.out_bias);
             _mm_cvtss_f32(_mm_min_ss(_mm_max_ss(z, _mm_setzero_ps()), self.ln))
-        }
-    }
-
-    /// The per-order constants of [`super::FastRows`] for `K` orders, in registers.
-    struct Orders<const K: usize> {
-        mask: [u64; K],
-        mult: [u64; K],
-        shift: [u32; K],
-        base: [usize; K],
-    }
-
-    impl<const K: usize> Orders<K> {
-        fn new(m: &HashMlpModel) -> Self {
-            let f = &m.fast;
-            assert_eq!(f.base.len(), K);
-            Self {
-                mask: std::array::from_fn(|j| f.mask[j]),
-                mult: std::array::from_fn(|j| f.mult[j]),
-                shift: std::array::from_fn(|j| f.shift[j]),
-                base: std::array::from_fn(|j| f.base[j]),
-            }
-        }
-
-        /// The offset in the quantised tables of order `j`'s row (`g` values a row).
-        #[inline(always)]
-        fn offset(&self, j: usize, w: u64, g: usize) -> usize {
-            let row = (w & self.mask[j]).wrapping_mul(self.mult[j]) >> self.shift[j];
-            self.base[j] + row as usize * g
         }
     }
 
