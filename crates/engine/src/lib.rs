@@ -6,6 +6,10 @@
 //! (on burn) approximates this function, the engine computes it, bit for bit the same on every
 //! CPU, for every range, chunking and thread count, and byte by byte when streaming.
 //!
+//! The module [`hashmlp`] holds the second family, `"hashmlp"`: hashed n-gram tables with a
+//! distilled entropy head that segments at a few table look-ups per byte, under the same
+//! contract and reusing these kernels (the rest of this page is about `"conv"`).
+//!
 //! ```
 //! use bltpatch_core::EntropyModel;
 //! use bltpatch_engine::{ConvConfig, ConvModel};
