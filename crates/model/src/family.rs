@@ -2,8 +2,8 @@
 //! each: hyper-parameters, initialisation, the loss of a batch of windows, held-out evaluation,
 //! export to checkpoint tensors and the canonical engine that scores the final checkpoint.
 //!
-//! The loop ([`crate::train`]) is generic over [`Family`]; the implementations are `conv`
-//! ([`crate::model`]) and `hashmlp` ([`crate::hashmlp`]).
+//! The loop ([`crate::train()`]) is generic over the crate-private trait `Family`; the
+//! implementations are `conv` ([`crate::model`]) and `hashmlp` ([`crate::hashmlp`]).
 
 use std::fmt::Debug;
 use std::str::FromStr;

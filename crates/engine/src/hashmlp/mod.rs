@@ -53,11 +53,21 @@
 //! segmentation reads one `g·2`-byte row per order, adds integers (exact in any order), and does
 //! no matrix product at all.
 //!
+//! # Presets
+//!
+//! | preset | orders (rows) | `F` | `h` | `g` | parameters | checkpoint (tables F16) |
+//! |---|---|---|---|---|---|---|
+//! | `tiny` | 1 (257), 2 (2^12), 3, 4, 6 (2^14) | 32 | 256 | 8 | 1,786,705 | 3.7 MB |
+//! | `small` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^13) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
+//! | `base` | 1 (257), 2 (2^12), 3 (2^14), 4, 5, 6, 8 (2^13) | 64 | 512 | 8 | 3,589,521 | 7.5 MB |
+//!
+//! Training, the measured candidates and what was dropped: `bltpatch_model`'s crate docs.
+//!
 //! # Canonical arithmetic
 //!
 //! As in the [conv engine](crate), every floating-point operation is one IEEE-754 binary32
 //! operation with round-to-nearest-even, in an order fixed by the model; integer operations are
-//! exact. The scalar [`reference`] spells it out:
+//! exact. The scalar [`reference`](mod@reference) spells it out:
 //!
 //! 1. **Folding** (once, when the model is built): `P_j[r][o] = 0.0`, then
 //!    `P_j[r][o] = fma(proj_w[i][o], E_j[r][i], P_j[r][o])` for `i = 0..F` (the engine's dense
