@@ -12,12 +12,19 @@
 //! preset, timed in the same run, compares the engine's achieved GFLOP/s
 //! (`flops_per_byte × bytes/s`, 1 thread) with sgemm on the same mix of shapes.
 //!
+//! A last summary line per `hashmlp` preset (`bltpatch_engine::hashmlp`, random weights) gives
+//! the throughput of its entropy head (AVX2 and portable paths), of `segment_chunked` on 1 and 2
+//! threads, and the streaming time per byte, on the first MiB of
+//! `../shared/corpora/en_books.txt` when present (else `datasets/tiny.txt` repeated: a text
+//! that repeats every 100 KB keeps the tables' working set unrealistically small).
+//!
 //! Run: `cargo bench --bench engine` (about four minutes on two cores).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bltpatch::{EntropyModel, PatchConfig, Rule, segment_chunked};
+use bltpatch_engine::hashmlp::{HashMlpConfig, HashMlpModel};
 use bltpatch_engine::{ConvConfig, ConvModel};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
@@ -242,5 +249,63 @@ fn summary(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engine, summary);
+/// The text of the hashmlp summary: 1 MiB of real text, not repeating.
+fn hashmlp_text() -> Vec<u8> {
+    let books = format!(
+        "{}/../shared/corpora/en_books.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    match std::fs::read(books) {
+        Ok(mut t) => {
+            t.truncate(1 << 20);
+            t
+        }
+        Err(_) => text(1 << 20),
+    }
+}
+
+/// One line per hashmlp preset: entropy head throughput (AVX2 and portable), segmentation on 1
+/// and 2 threads, streaming time per byte.
+fn hashmlp_summary(_: &mut Criterion) {
+    let pools = [pool(1), pool(2)];
+    let cfg = rule();
+    let doc = hashmlp_text();
+    let mb = |secs: f64| doc.len() as f64 / secs / 1e6;
+    for name in HashMlpConfig::PRESETS {
+        let model = HashMlpModel::random(HashMlpConfig::preset(name).expect("a preset"), 7);
+        let portable = model.clone().portable();
+        let mut out = vec![0f32; doc.len()];
+        let t1 = best(5, || model.entropies(&doc, 0..doc.len(), &mut out));
+        let tp = best(3, || portable.entropies(&doc, 0..doc.len(), &mut out));
+        let chunked = |pool: &rayon::ThreadPool| {
+            best(5, || {
+                black_box(pool.install(|| segment_chunked(&model, &doc, &cfg, 1 << 16)));
+            })
+        };
+        let (c1, c2) = (chunked(&pools[0]), chunked(&pools[1]));
+        let n = doc.len().min(200_000);
+        let ts = best(3, || {
+            let mut s = model.stream();
+            let mut sum = 0f32;
+            for &b in &doc[..n] {
+                sum += s.entropy();
+                s.push(b);
+            }
+            black_box(sum);
+        });
+        eprintln!(
+            "hashmlp {name:5} ({} params, simd {}): entropies {:.1} MB/s (portable {:.1}); \
+             segment_chunked {:.1} MB/s on 1 thread, {:.1} MB/s on 2; streaming {:.3} us/byte",
+            model.parameters(),
+            model.uses_simd(),
+            mb(t1),
+            mb(tp),
+            mb(c1),
+            mb(c2),
+            ts / n as f64 * 1e6,
+        );
+    }
+}
+
+criterion_group!(benches, engine, summary, hashmlp_summary);
 criterion_main!(benches);

@@ -7,6 +7,8 @@
 //! Tokenizers:
 //! - bltpatch: [`segment_chunked`] with the model's calibrated [`PatchConfig`], on a rayon pool of
 //!   1 thread and of all available threads;
+//! - bltpatch with the `hashmlp` model of `checkpoints/fast` (hashed n-gram tables and a
+//!   distilled entropy head), the same way (`bltpatch_fast_segment_*`);
 //! - `tiktoken-rs` `cl100k_base` and `o200k_base`: `CoreBPE::encode_ordinary` (one thread);
 //! - `bpe-openai` `cl100k_base` and `o200k_base`: `Tokenizer::encode` (one thread).
 //!
@@ -19,7 +21,7 @@
 //!
 //! Environment: `BLTPATCH_BENCH_MODEL=DIR` makes bltpatch load the checkpoint directory `DIR`
 //! (`config.json` + `model.safetensors`, with a calibration) instead of the embedded default
-//! model.
+//! model; `BLTPATCH_BENCH_FAST_MODEL=DIR` replaces `checkpoints/fast`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -100,6 +102,16 @@ fn model() -> (Model, String) {
     }
 }
 
+/// The fast model and its label: `BLTPATCH_BENCH_FAST_MODEL=DIR` or `checkpoints/fast`.
+fn fast_model() -> (Model, String) {
+    let dir = std::env::var_os("BLTPATCH_BENCH_FAST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints/fast"));
+    let model = Model::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let label = format!("{}, {}", dir.display(), model.config().arch);
+    (model, label)
+}
+
 fn per_token(bytes: usize, tokens: usize) -> f64 {
     bytes as f64 / tokens.max(1) as f64
 }
@@ -109,6 +121,10 @@ fn peers(c: &mut Criterion) {
     let cfg: PatchConfig = model
         .patch_config()
         .expect("the model's checkpoint carries no calibrated patch config");
+    let (fast, fast_label) = fast_model();
+    let fast_cfg: PatchConfig = fast
+        .patch_config()
+        .expect("the fast model's checkpoint carries no calibrated patch config");
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut thread_counts = vec![1];
     if all > 1 {
@@ -138,8 +154,15 @@ fn peers(c: &mut Criterion) {
         // Token counts, once per input, before the timings.
         let patches = segment_chunked(&model, bytes, &cfg, DEFAULT_CHUNK_LEN);
         assert_eq!(patches.iter().sum::<usize>(), n);
+        let fast_patches = segment_chunked(&fast, bytes, &fast_cfg, DEFAULT_CHUNK_LEN);
+        assert_eq!(fast_patches.iter().sum::<usize>(), n);
         let counts = [
             (format!("bltpatch ({label})"), "patch", patches.len()),
+            (
+                format!("bltpatch ({fast_label})"),
+                "patch",
+                fast_patches.len(),
+            ),
             (
                 "tiktoken-rs cl100k_base".to_string(),
                 "token",
@@ -164,7 +187,7 @@ fn peers(c: &mut Criterion) {
         println!("\n{}: {n} bytes", input.name);
         for (who, unit, count) in &counts {
             println!(
-                "  {:<40} bytes/{unit} = {:>6.3}  ({count} {unit}{})",
+                "  {:<48} bytes/{unit} = {:>6.3}  ({count} {unit}{})",
                 who,
                 per_token(n, *count),
                 if *unit == "patch" { "es" } else { "s" },
@@ -182,6 +205,15 @@ fn peers(c: &mut Criterion) {
                 b.iter(|| {
                     pool.install(|| {
                         segment_chunked(&model, black_box(bytes), &cfg, DEFAULT_CHUNK_LEN)
+                    })
+                })
+            });
+        }
+        for (threads, pool) in &pools {
+            g.bench_function(format!("bltpatch_fast_segment_{threads}t"), |b| {
+                b.iter(|| {
+                    pool.install(|| {
+                        segment_chunked(&fast, black_box(bytes), &fast_cfg, DEFAULT_CHUNK_LEN)
                     })
                 })
             });

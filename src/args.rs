@@ -47,7 +47,7 @@ pub struct TrainArgs {
     /// Model architecture.
     #[arg(long, value_enum, default_value_t = Arch::Conv)]
     pub arch: Arch,
-    /// Size preset of the conv model: tiny, small (default) or base.
+    /// Size preset of the model: tiny, small (default) or base.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
     /// Minimum context C in bytes of the conv model (re-chooses the preset's dilations).
@@ -104,6 +104,9 @@ pub struct TrainArgs {
 pub enum Arch {
     /// Neural causal dilated-convolution byte model trained with burn (the default).
     Conv,
+    /// Hashed n-gram tables feeding a next-byte head and a distilled entropy head, trained
+    /// with burn: segmentation at a few table look-ups per byte.
+    Hashmlp,
     /// Count-based byte n-gram model with interpolated Kneser-Ney smoothing (trains in seconds).
     Ngram,
 }

@@ -723,6 +723,84 @@ fn train_conv_then_segment_and_resume() {
 }
 
 #[test]
+fn train_hashmlp_then_segment_verify_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dataset("en_books_slice.txt");
+    let corpus = corpus.to_str().unwrap();
+    let common = [
+        "train",
+        corpus,
+        "--arch",
+        "hashmlp",
+        "-o",
+        "fast",
+        "--preset",
+        "tiny",
+        "--batch-size",
+        "2",
+        "--threads",
+        "1",
+        "--seed",
+        "7",
+        "-q",
+    ];
+    let o = run(&[&common[..], &["--steps", "4"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("trained a hashmlp model"), "{out}");
+    assert!(out.contains("held-out bits/byte"), "{out}");
+    assert!(out.contains("entropy head"), "{out}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("fast/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["arch"], "hashmlp");
+    assert_eq!(config["context"], 6);
+    assert!(config["calibration"]["threshold"].as_f64().is_some());
+
+    let text = dataset("tiny.txt");
+    let text = text.to_str().unwrap();
+    let seg = |extra: &[&str]| {
+        let o = run(
+            &[
+                &["segment", "-m", "fast", "--format", "lengths", text][..],
+                extra,
+            ]
+            .concat(),
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        lengths(&o)
+    };
+    let batch = seg(&[]);
+    assert_eq!(batch.iter().sum::<usize>(), 103269);
+    assert_eq!(batch, seg(&["--streaming"]));
+    let v = run(&["verify", "-m", "fast", text], dir.path());
+    assert!(
+        v.status.success() && stdout(&v).trim_end().ends_with(" 0 mismatches"),
+        "{}",
+        stdout(&v)
+    );
+
+    let o = run(
+        &[&common[..], &["--steps", "6", "--resume"]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("6 steps"), "{}", stdout(&o));
+    // A conv run does not resume a hashmlp checkpoint.
+    assert_error(
+        &run(
+            &[
+                "train", corpus, "-o", "fast", "--steps", "8", "--resume", "-q",
+            ],
+            dir.path(),
+        ),
+        1,
+        "hashmlp",
+    );
+}
+
+#[test]
 fn train_conv_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();

@@ -11,33 +11,38 @@ use crate::common::read_inputs;
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     match args.arch {
-        Arch::Conv => run_conv(args),
+        Arch::Conv | Arch::Hashmlp => run_burn(args),
         Arch::Ngram => run_ngram(args),
     }
 }
 
-/// The neural model, trained with burn (`bltpatch-model`): only in builds with the `train`
+/// A neural model, trained with burn (`bltpatch-model`): only in builds with the `train`
 /// feature (on by default).
 #[cfg(not(feature = "train"))]
-fn run_conv(_: TrainArgs) -> Result<ExitCode> {
+fn run_burn(_: TrainArgs) -> Result<ExitCode> {
     bail!(
         "this bltpatch was built without neural training (cargo feature `train`); --arch ngram still trains"
     )
 }
 
-/// The neural model, trained with burn (`bltpatch-model`).
+/// A neural model (`--arch conv` or `hashmlp`), trained with burn (`bltpatch-model`).
 #[cfg(feature = "train")]
-fn run_conv(args: TrainArgs) -> Result<ExitCode> {
+fn run_burn(args: TrainArgs) -> Result<ExitCode> {
+    let family = match args.arch {
+        Arch::Hashmlp => bltpatch_model::Arch::HashMlp,
+        _ => bltpatch_model::Arch::Conv,
+    };
     if args.order.is_some() {
         bail!("--order applies to --arch ngram only");
     }
     if let Some(p) = args.corpus.iter().find(|p| p.as_os_str() == "-") {
         bail!(
-            "cannot train --arch conv from stdin ({}): the corpus is memory-mapped; write it to a file",
+            "cannot train --arch {family} from stdin ({}): the corpus is memory-mapped; write it to a file",
             p.display()
         );
     }
     let mut opts = bltpatch_model::TrainOptions::new(args.corpus, args.output);
+    opts.family = family;
     if let Some(p) = args.preset {
         opts.preset = p;
     }
@@ -62,7 +67,8 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
     }
     let report = bltpatch_model::train(&opts)?;
     println!(
-        "trained a conv model ({} parameters, context {} bytes, {} FLOPs/byte): {} steps in {:.0}s, {:.0} bytes/s",
+        "trained a {} model ({} parameters, context {} bytes, {} FLOPs/byte): {} steps in {:.0}s, {:.0} bytes/s",
+        report.arch,
         report.parameters,
         report.context,
         report.flops_per_byte,
@@ -76,6 +82,9 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
         }
         Some(v) => println!("held-out bits/byte (validation sample): {v:.4}"),
         None => println!("no held-out text (--val-fraction 0)"),
+    }
+    if let Some(e) = report.entropy_rmse {
+        println!("entropy head: {e:.4} nats rms from the entropy of the next-byte distribution");
     }
     if let (Some(rule), Some(m)) = (report.calibrated_rule, report.mean_patch_len) {
         print_calibration(&rule, m, args.target_patch_size);
@@ -106,7 +115,7 @@ fn run_ngram(args: TrainArgs) -> Result<ExitCode> {
         ("--backend", args.backend != BackendName::Flex),
     ];
     if let Some((flag, _)) = conv_only.iter().find(|(_, given)| *given) {
-        bail!("{flag} applies to --arch conv only");
+        bail!("{flag} applies to --arch conv and hashmlp only");
     }
     let files = read_inputs(&args.corpus)?;
     if files.iter().all(|f| f.data.is_empty()) {

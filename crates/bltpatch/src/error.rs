@@ -17,7 +17,9 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// `config.json` names an architecture this build does not know.
-    #[error("unknown model architecture `{0}` in config.json (this build knows: conv, ngram)")]
+    #[error(
+        "unknown model architecture `{0}` in config.json (this build knows: conv, hashmlp, ngram)"
+    )]
     UnknownArch(String),
     /// An invalid rule parameter (a negative threshold, a budget that is not finite, ...).
     #[error(transparent)]

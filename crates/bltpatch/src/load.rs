@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bltpatch_checkpoint::{CalibrationRecord, Config, Weights, read_config};
 use bltpatch_core::{EntropyModel, EntropyStream, PatchConfig};
 use bltpatch_engine::ConvModel;
+use bltpatch_engine::hashmlp::HashMlpModel;
 use bltpatch_ngram::NgramModel;
 
 use crate::{Error, Patcher, Scheme};
@@ -65,6 +66,9 @@ impl Model {
         let inner: Arc<dyn EntropyModel> = match config.arch.as_str() {
             bltpatch_ngram::ARCH => Arc::new(NgramModel::from_checkpoint(&config, weights)?),
             bltpatch_engine::ARCH => Arc::new(ConvModel::from_checkpoint(&config, weights)?),
+            bltpatch_engine::hashmlp::ARCH => {
+                Arc::new(HashMlpModel::from_checkpoint(&config, weights)?)
+            }
             other => return Err(Error::UnknownArch(other.to_string())),
         };
         if let Some(c) = &config.calibration {

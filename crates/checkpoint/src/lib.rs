@@ -597,6 +597,113 @@ impl Weights {
         let (shape, raw) = self.raw(name, Dtype::U8, shape)?;
         Ok((shape, raw.to_vec()))
     }
+
+    /// An `F16` tensor: its shape and its elements in C order, each widened exactly to `f32`
+    /// ([`f16_to_f32`]).
+    ///
+    /// # Errors
+    /// As [`f32`](Self::f32).
+    pub fn f16(
+        &self,
+        name: &str,
+        shape: Option<&[usize]>,
+    ) -> Result<(Vec<usize>, Vec<f32>), CheckpointError> {
+        let (shape, raw) = self.raw(name, Dtype::F16, shape)?;
+        Ok((
+            shape,
+            raw.chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+        ))
+    }
+
+    /// A floating-point tensor stored as `F32` or `F16` (widened exactly): its shape and its
+    /// elements in C order. For architectures that let each tensor choose its storage.
+    ///
+    /// # Errors
+    /// A missing tensor, a dtype other than `F32` and `F16` (reported as expecting `F32`), or
+    /// (when `shape` is given) another shape.
+    pub fn float(
+        &self,
+        name: &str,
+        shape: Option<&[usize]>,
+    ) -> Result<(Vec<usize>, Vec<f32>), CheckpointError> {
+        match self.entries.get(name) {
+            Some(e) if e.dtype == Dtype::F16 => self.f16(name, shape),
+            _ => self.f32(name, shape),
+        }
+    }
+}
+
+/// Widens IEEE-754 binary16 bits to the `f32` of the same value (exact: every binary16 value,
+/// subnormals, infinities and NaN included, is an `f32`; a NaN keeps its sign and payload).
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: man · 2^-24, normalised for f32.
+            let shift = man.leading_zeros() - 21; // bring the leading one to bit 10
+            let man = (man << shift) & 0x3ff;
+            let exp = 127 - 15 + 1 - shift;
+            sign | (exp << 23) | (man << 13)
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Rounds an `f32` to the nearest IEEE-754 binary16 (ties to even), as its bits: values beyond
+/// the binary16 range become infinities, tiny values subnormals or zero; NaN stays NaN.
+pub fn f32_to_f16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let man = bits & 0x7f_ffff;
+    if exp == 0xff {
+        // Infinity, or NaN with a quiet bit so that it stays a NaN.
+        let nan = if man != 0 {
+            0x200 | (man >> 13) as u16
+        } else {
+            0
+        };
+        return sign | 0x7c00 | nan;
+    }
+    // The value is m · 2^(e - 23) with m = 1.man (or 0.man for f32 subnormals).
+    let (m, e) = if exp == 0 {
+        (man, -126)
+    } else {
+        (man | 0x80_0000, exp - 127)
+    };
+    // binary16 keeps 11 significant bits for normals (e >= -14) and a fixed 2^-24 quantum below.
+    let shift = if e >= -14 { 13 } else { 13 + (-14 - e) } as u32;
+    if shift > 24 + 1 {
+        return sign; // far below half the smallest subnormal
+    }
+    let q = m >> shift;
+    let rem = m & ((1u32 << shift) - 1);
+    let half = 1u32 << (shift - 1);
+    let q = if rem > half || (rem == half && q & 1 == 1) {
+        q + 1
+    } else {
+        q
+    };
+    // Assemble: for normals q holds the implicit one at bit 10; a carry out of the significand
+    // moves into the exponent, which the addition below does by itself.
+    let out = if e >= -14 {
+        let biased = (e + 15) as u32;
+        (biased << 10) + (q - 0x400)
+    } else {
+        q // subnormal (a carry to 0x400 is the smallest normal, also correct)
+    };
+    if out >= 0x7c00 {
+        sign | 0x7c00
+    } else {
+        sign | out as u16
+    }
 }
 
 /// The elements of a [`Tensor`] to write, in C order.
@@ -604,6 +711,8 @@ impl Weights {
 pub enum TensorData {
     /// `F32` elements.
     F32(Vec<f32>),
+    /// `F16` elements, as their IEEE-754 binary16 bits ([`f32_to_f16`] rounds to them).
+    F16(Vec<u16>),
     /// `U32` elements.
     U32(Vec<u32>),
     /// `U64` elements.
@@ -617,6 +726,7 @@ impl TensorData {
     pub fn len(&self) -> usize {
         match self {
             TensorData::F32(v) => v.len(),
+            TensorData::F16(v) => v.len(),
             TensorData::U32(v) => v.len(),
             TensorData::U64(v) => v.len(),
             TensorData::U8(v) => v.len(),
@@ -628,10 +738,11 @@ impl TensorData {
         self.len() == 0
     }
 
-    /// The dtype in safetensors spelling (`"F32"`, `"U32"`, `"U64"`, `"U8"`).
+    /// The dtype in safetensors spelling (`"F32"`, `"F16"`, `"U32"`, `"U64"`, `"U8"`).
     pub fn dtype_name(&self) -> &'static str {
         match self {
             TensorData::F32(_) => "F32",
+            TensorData::F16(_) => "F16",
             TensorData::U32(_) => "U32",
             TensorData::U64(_) => "U64",
             TensorData::U8(_) => "U8",
@@ -641,6 +752,7 @@ impl TensorData {
     fn dtype(&self) -> Dtype {
         match self {
             TensorData::F32(_) => Dtype::F32,
+            TensorData::F16(_) => Dtype::F16,
             TensorData::U32(_) => Dtype::U32,
             TensorData::U64(_) => Dtype::U64,
             TensorData::U8(_) => Dtype::U8,
@@ -650,6 +762,7 @@ impl TensorData {
     fn le_bytes(&self) -> Vec<u8> {
         match self {
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U8(v) => v.clone(),
@@ -675,6 +788,14 @@ impl Tensor {
             name: name.into(),
             shape,
             data: TensorData::F32(data),
+        }
+    }
+    /// An `F16` tensor holding `data` rounded to binary16 ([`f32_to_f16`]).
+    pub fn f16(name: impl Into<String>, shape: Vec<usize>, data: &[f32]) -> Self {
+        Self {
+            name: name.into(),
+            shape,
+            data: TensorData::F16(data.iter().map(|&x| f32_to_f16(x)).collect()),
         }
     }
     /// A `U32` tensor.

@@ -350,3 +350,102 @@ fn calibration_records_are_tagged_and_checked() {
         assert!(err.starts_with("config.json:"), "{err}");
     }
 }
+
+#[test]
+fn f16_widening_round_trips_every_value() {
+    for h in 0..=u16::MAX {
+        let x = f16_to_f32(h);
+        let is_nan = (h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0;
+        if is_nan {
+            assert!(x.is_nan(), "{h:#06x}");
+            assert!(f16_to_f32(f32_to_f16(x)).is_nan());
+        } else {
+            assert_eq!(f32_to_f16(x), h, "{h:#06x} -> {x}");
+        }
+    }
+    assert_eq!(f16_to_f32(0x3c00), 1.0);
+    assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+    assert_eq!(f16_to_f32(0x7bff), 65504.0);
+}
+
+/// `f32_to_f16` gives the nearest binary16 (ties to even), checked in `f64` against the
+/// neighbours of its result, on values spread over the whole range and on every tie.
+#[test]
+fn f16_rounding_is_to_nearest_even() {
+    let check = |x: f32| {
+        let h = f32_to_f16(x);
+        let got = f16_to_f32(h) as f64;
+        let err = (got - x as f64).abs();
+        if got.is_infinite() {
+            assert!(x.abs() >= 65520.0, "{x}");
+            return;
+        }
+        let (sign, mag) = (h & 0x8000, h & 0x7fff);
+        // The neighbours of the result (towards zero and away from it) must not be closer.
+        for n in [mag.wrapping_sub(1), mag + 1] {
+            if n > 0x7c00 || n == 0xffff {
+                continue;
+            }
+            let other = f16_to_f32(sign | n) as f64;
+            if other.is_infinite() {
+                // Not rounded to infinity: x is below 65520, halfway to the next step.
+                assert!(x.abs() < 65520.0, "{x}");
+                continue;
+            }
+            let e2 = (other - x as f64).abs();
+            assert!(
+                err < e2 || (err == e2 && (h & 1) == 0),
+                "{x:e}: {got:e} ({h:#06x}) vs {other:e}"
+            );
+        }
+    };
+    let mut state = 0x1234_5678_u32;
+    for _ in 0..200_000 {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let x = f32::from_bits(state);
+        if x.is_finite() {
+            check(x);
+        }
+    }
+    for h in 0..0x7c00u16 {
+        // Every midpoint between consecutive binary16 values, and points just beside it.
+        let (a, b) = (f16_to_f32(h) as f64, f16_to_f32(h + 1) as f64);
+        let mid = ((a + b) / 2.0) as f32;
+        for x in [
+            mid,
+            f32::from_bits(mid.to_bits() + 1),
+            f32::from_bits(mid.to_bits() - 1),
+        ] {
+            check(x);
+            check(-x);
+        }
+    }
+    assert_eq!(f32_to_f16(65520.0), 0x7c00);
+    assert_eq!(f32_to_f16(1e-10), 0);
+    assert_eq!(f32_to_f16(-0.0), 0x8000);
+}
+
+#[test]
+fn f16_tensors_round_trip_and_widen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("h");
+    let values = vec![1.0, -2.5, 0.1, 65504.0, 1e-7, 0.0];
+    let tensors = vec![
+        Tensor::f16("t", vec![2, 3], &values),
+        Tensor::f32("s", vec![2], vec![0.1, 0.2]),
+    ];
+    write_checkpoint(&dir, &sample_config(), &tensors).unwrap();
+    let w = Weights::open(&dir).unwrap();
+    assert_eq!(w.dtype("t").as_deref(), Some("F16"));
+    let (shape, got) = w.f16("t", Some(&[2, 3])).unwrap();
+    assert_eq!(shape, vec![2, 3]);
+    let want: Vec<f32> = values.iter().map(|&x| f16_to_f32(f32_to_f16(x))).collect();
+    assert_eq!(got, want);
+    assert_eq!(got[0], 1.0);
+    assert_eq!(w.float("t", None).unwrap().1, want);
+    assert_eq!(w.float("s", None).unwrap().1, vec![0.1, 0.2]);
+    let err = w.f32("t", None).unwrap_err().to_string();
+    assert!(err.contains("dtype F16 (expected F32)"), "{err}");
+}

@@ -6,6 +6,10 @@
 //! (on burn) approximates this function, the engine computes it, bit for bit the same on every
 //! CPU, for every range, chunking and thread count, and byte by byte when streaming.
 //!
+//! The module [`hashmlp`] holds the second family, `"hashmlp"`: hashed n-gram tables with a
+//! distilled entropy head that segments at a few table look-ups per byte, under the same
+//! contract and reusing these kernels (the rest of this page is about `"conv"`).
+//!
 //! ```
 //! use bltpatch_core::EntropyModel;
 //! use bltpatch_engine::{ConvConfig, ConvModel};
@@ -94,6 +98,7 @@
 
 pub mod arch;
 mod forward;
+pub mod hashmlp;
 mod kernels;
 pub mod reference;
 mod stream;
@@ -120,13 +125,15 @@ pub enum EngineError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// The checkpoint is of another architecture.
-    #[error("checkpoint architecture is {found:?}, this engine runs \"conv\"")]
+    #[error("checkpoint architecture is {found:?}, this engine runs {expected:?}")]
     WrongArch {
         /// The `arch` of the checkpoint.
         found: String,
+        /// The architecture that was asked for.
+        expected: &'static str,
     },
     /// The hyper-parameters do not parse or do not describe a buildable model.
-    #[error("invalid \"conv\" architecture: {0}")]
+    #[error("invalid architecture: {0}")]
     InvalidConfig(String),
     /// `config.json`'s `context` differs from the one the hyper-parameters imply.
     #[error("checkpoint context is {found} bytes but the architecture's is {expected}")]
@@ -237,6 +244,7 @@ impl ConvModel {
         if config.arch != ARCH {
             return Err(EngineError::WrongArch {
                 found: config.arch.clone(),
+                expected: ARCH,
             });
         }
         let cfg: ConvConfig = serde_json::from_value(config.architecture.clone())

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! cargo run -p bltpatch-model --release --example train -- CORPUS... -o DIR \
-//!     [--preset small] [--steps N] [--time SECONDS] [--batch N] [--seq N] [--lr F] \
-//!     [--arch JSON] [--context C] [--seed N] [--threads N] [--resume] [--dump-val DIR]
+//!     [--family conv|hashmlp] [--preset small] [--steps N] [--time SECONDS] [--batch N] \
+//!     [--seq N] [--lr F] [--arch JSON] [--context C] [--seed N] [--threads N] [--resume] \
+//!     [--entropy-weight F] [--entropy-detached] [--dump-val DIR]
 //! ```
 //!
 //! `--dump-val DIR` also writes the held-out documents that the final evaluation uses to
@@ -29,7 +30,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
             "-o" => opts.output = value()?.into(),
+            "--family" => opts.family = value()?.parse()?,
             "--preset" => opts.preset = value()?,
+            "--entropy-weight" => opts.family_hyper.entropy_weight = value()?.parse()?,
+            "--entropy-detached" => opts.family_hyper.entropy_trains_tables = false,
             "--arch" => opts.arch = Some(serde_json::from_str(&value()?)?),
             "--steps" => opts.steps = Some(value()?.parse()?),
             "--time" => opts.time_budget = Some(Duration::from_secs_f64(value()?.parse()?)),

@@ -13,10 +13,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use bltpatch_engine::arch::ConvConfig;
 use memmap2::Mmap;
 
 use crate::error::ModelError;
+use crate::family::Geometry;
 use crate::model::Window;
 use crate::rng::SplitMix64;
 
@@ -174,17 +174,18 @@ pub(crate) struct Sampler<'a> {
 }
 
 impl<'a> Sampler<'a> {
-    /// A sampler over `docs` for the model `cfg` with `T = min(seq_len, longest - C)`.
+    /// A sampler over `docs` for windows of the shape `geometry` with
+    /// `T = min(seq_len, longest - C)`.
     ///
     /// # Errors
     /// [`ModelError::CorpusTooShort`] when no document holds `C + 1` bytes.
     pub fn new(
-        cfg: &ConvConfig,
+        geometry: Geometry,
         docs: Vec<&'a [u8]>,
         seq_len: usize,
         doc_start_fraction: f64,
     ) -> Result<Self, ModelError> {
-        let context = cfg.context();
+        let context = geometry.context;
         let longest = docs.iter().map(|d| d.len()).max().unwrap_or(0);
         if longest <= context {
             return Err(ModelError::CorpusTooShort {
@@ -210,8 +211,8 @@ impl<'a> Sampler<'a> {
         Ok(Self {
             docs,
             seq_len,
-            receptive: cfg.receptive_field(),
-            n_max: cfg.max_order(),
+            receptive: geometry.receptive_field,
+            n_max: geometry.max_order,
             mid,
             starts,
             doc_start_fraction,

@@ -1,10 +1,14 @@
 //! # bltpatch-model
 //!
-//! Trains bltpatch's neural entropy model with [burn](https://burn.dev) 0.22: the causal
+//! Trains bltpatch's neural entropy models with [burn](https://burn.dev) 0.22: the causal
 //! dilated-convolution byte model `"conv"` defined in [`bltpatch_engine::arch`], whose predicted
-//! next-byte entropy places the patch boundaries. The canonical, framework-free engine
-//! ([`bltpatch_engine::ConvModel`]) runs the trained checkpoints; this crate only trains them
-//! (the rules, the streaming decoder and the engine do not depend on burn).
+//! next-byte entropy places the patch boundaries, and the hashed n-gram model `"hashmlp"`
+//! ([`bltpatch_engine::hashmlp`], section [below](#the-hashmlp-family)) whose distilled entropy
+//! head segments at a few table look-ups per byte. The canonical, framework-free engine
+//! ([`bltpatch_engine::ConvModel`], [`bltpatch_engine::hashmlp::HashMlpModel`]) runs the
+//! trained checkpoints; this crate only trains them (the rules, the streaming decoder and the
+//! engine do not depend on burn). One training loop serves both families ([`family`]:
+//! [`TrainOptions::family`] chooses, the options are the same).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -84,6 +88,9 @@
 //! `[in, out]` (burn's row layout: transpose them for `torch.nn.Linear`), convolution weights
 //! `[out, in, k]` as `torch.nn.Conv1d`. From Python:
 //! `safetensors.numpy.load_file("model/model.safetensors")["blocks.0.conv.weight"].shape`.
+//! A `hashmlp` checkpoint holds the tensors of
+//! [`HashMlpConfig::tensors`](bltpatch_engine::hashmlp::HashMlpConfig::tensors), its n-gram
+//! tables as `F16` (`numpy.float16`), the rest `F32`.
 //!
 //! ## Measurements
 //!
@@ -136,12 +143,145 @@
 //!
 //! `examples/profile.rs` times the parts of one step
 //! (`target/release/examples/profile small 16 512`).
+//!
+//! ## The hashmlp family
+//!
+//! [`HashMlpLm`] computes the function of [`bltpatch_engine::hashmlp`]: one hashed table per
+//! n-gram order (`E_j[row]`, `[rows_j, F]`), summed into a trunk `e`; a next-byte head
+//! (`RMSNorm → linear → ReLU → linear`, 256 logits) for bits/byte; and an entropy head
+//! (`linear → ReLU → linear`, `g` hidden units) trained to predict the entropy of the
+//! next-byte head's distribution. The loss is the next-byte cross-entropy plus the squared
+//! error of the entropy head against that entropy (stop-gradient target, weight 1, reaching the
+//! tables too: [`FamilyHyper`]). Training windows need no warm-up (a position's input is the 8
+//! bytes before it), so a batch of 16 × 512 positions costs 8,192 positions.
+//!
+//! **Why this shape.** Segmentation needs `H` only. The conv engine already runs at 81–100 % of
+//! sgemm, so its 90,112 FLOPs/byte are the limit; here the entropy head's first layer is linear
+//! in `e`, so the engine folds it into the tables (`P_j = E_j · proj_w`, 16-bit integers) and a
+//! byte of segmentation is 7 multiply-shift hashes, 7 row reads of `2·g` bytes, `g·7` integer
+//! additions and 40 floating-point operations, exact by construction. The next-byte head, which
+//! carries the model's knowledge and is as wide as training time allows, never runs when
+//! segmenting. What the engine pays is memory: a byte reads one row of every table, so the
+//! working set of the folded tables (`2·g·Σ rows` bytes) decides the speed as soon as it leaves
+//! the 2 MB L2 cache (the candidates below: `g` = 32 → 38 MiB/s, 16 → 55, 8 → 96 with the same
+//! tables), which is why the entropy head has 8 units and the tables 2^12–2^14 rows.
+//!
+//! | preset | orders (rows) | `F` | `h` | `g` | parameters | checkpoint | folded tables | context |
+//! |---|---|---|---|---|---|---|---|---|
+//! | `tiny` | 1 (257), 2 (2^12), 3, 4, 6 (2^14) | 32 | 256 | 8 | 1,786,705 | 3.7 MB | 0.9 MB | 6 |
+//! | **`small`** | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^13) | 48 | 256 | 8 | 3,826,673 | 7.8 MB | 1.2 MB | 8 |
+//! | `base` | 1 (257), 2 (2^12), 3 (2^14), 4, 5, 6, 8 (2^13) | 64 | 512 | 8 | 3,589,521 | 7.5 MB | 0.9 MB | 8 |
+//!
+//! (Tables stored as F16, heads as F32.) `checkpoints/fast` is `small` trained on the eight
+//! reference corpora (its README has the command).
+//!
+//! ### Measured (2-core development machine shared with other builds and training runs)
+//!
+//! **Same data, same time.** `conv` `tiny` and `hashmlp` `small`, started together on the eight
+//! reference corpora, 30 minutes each on one thread each, the machine's load average 3–6 from
+//! other work throughout:
+//!
+//! ```text
+//! C=../shared/corpora; ALL="$C/en_books.txt $C/en_docs.txt $C/de_docs.txt $C/fr_docs.txt \
+//!     $C/ru_docs.txt $C/zh_docs.txt $C/code_rust.txt $C/structured.txt"
+//! nice -n 10 bltpatch train $ALL --preset tiny --time-budget 30m --threads 1 -o conv30 &
+//! nice -n 10 bltpatch train $ALL --arch hashmlp --preset small --time-budget 30m --threads 1 -o fast30
+//! cargo run --release --example compare_models -- --reference conv30 fast30
+//! ```
+//!
+//! | model | steps | held-out bits/byte | en_books | en_docs | de_docs | fr_docs | ru_docs | zh_docs | code_rust | structured |
+//! |---|---|---|---|---|---|---|---|---|---|---|
+//! | `conv` `tiny` | 5,924 | 2.4411 | 2.797 | 1.779 | 1.830 | 1.733 | 1.404 | 2.038 | 1.837 | 5.575 |
+//! | `hashmlp` `small` | 5,335 | **2.4028** (−1.6 %) | 2.812 (+0.5 %) | 1.671 (−6.1 %) | 1.653 (−9.7 %) | 1.603 (−7.5 %) | 1.261 (−10.1 %) | 1.804 (−11.5 %) | 1.762 (−4.1 %) | 5.920 (+6.2 %) |
+//! | `checkpoints/fast` (`small`, `--steps 5335`) | 5,335 | 2.3988 (−1.7 %) | 2.808 | 1.663 | 1.655 | 1.599 | 1.261 | 1.801 | 1.758 | 5.910 |
+//!
+//! Held-out: the trainer's (each file's last 5 %, capped to 1 MiB in proportion). The hashmlp
+//! model is better overall and on six of eight files; it is 6 % worse on the held-out tail of
+//! `structured.txt` (the public suffix list, which no training text resembles: a lone outlier
+//! for both models) and level on the English books' tail (fortunes). Its entropy head is 0.373
+//! nats (rms) from the entropy of its own next-byte distribution (R² 0.86); at a mean patch
+//! length of 4.5 bytes its patch starts agree with that distribution's with F1 0.82 and with
+//! the conv model's with F1 0.72 (the distribution's own starts: 0.75, so most of the
+//! disagreement is the two models' knowledge, not the head; two conv models of different
+//! training lengths agree at F1 0.79–0.86).
+//!
+//! **Throughput**, `cargo bench --bench peers` (1 MiB of each file, one bench run, load average
+//! 3.7–4.2 from other work), MiB/s:
+//!
+//! | file | `hashmlp` 1 thread | 2 threads | bpe-openai cl100k | tiktoken-rs cl100k | `conv` default, 1 thread | hashmlp / bpe-openai |
+//! |---|---|---|---|---|---|---|
+//! | en_books | 124.3 | 109.5 | 32.4 | 15.8 | 0.66 | 3.8× |
+//! | code_rust | 115.4 | 117.2 | 32.0 | 13.0 | 0.64 | 3.6× |
+//! | zh_docs | 102.8 | 104.6 | 23.8 | 11.4 | 0.64 | 4.3× |
+//! | structured | 124.4 | 122.4 | 29.8 | 9.2 | 0.63 | 4.2× |
+//!
+//! (Two threads gain nothing here: the load average was about 4 on the 2 cores, and the conv
+//! model gains 8 % from its second thread.) Streaming:
+//! 0.040 µs/byte (`conv` `tiny`: 3.5 µs/byte). `bltpatch verify -m checkpoints/fast` on
+//! en_books, zh_docs, code_rust, structured and (combined rule, `--max-patch-len 16`) de_docs:
+//! 0 mismatches.
+//!
+//! **Candidates**, each trained for 600 steps (4.9 M bytes) on the eight corpora and compared
+//! with `conv` `tiny` after the same 600 steps (`conv_tiny_600`; at this length every hashmlp
+//! candidate is ahead, so the table ranks candidates against each other; the same-time
+//! comparison above is the verdict). Columns: held-out bits/byte (vs `conv`), per file
+//! (en_books / en_docs / de / fr / ru / zh / code / structured), entropy head rms error (nats) /
+//! R², F1 of its starts with its own distribution's, F1 with `conv_tiny_600`'s, segmentation
+//! MiB/s on 1 / 2 threads (en_books, load 4), streaming µs/byte, checkpoint MB:
+//!
+//! ```text
+//! cargo build --release -p bltpatch-model --example train
+//! target/release/examples/train $ALL -o DIR --family hashmlp --steps 600 --arch 'JSON'
+//! cargo run --release --example compare_models -- --reference conv_tiny_600 --speed-reference DIR...
+//! ```
+//!
+//! | candidate | bits/byte | per file | H rms / R² | F1 own | F1 conv | MiB/s 1t / 2t | µs/byte | MB |
+//! |---|---|---|---|---|---|---|---|---|
+//! | `conv` `tiny` | 2.7345 | 2.993 / 2.006 / 2.318 / 2.176 / 1.731 / 2.312 / 2.121 / 5.913 | – | – | 1 | 0.6 / 0.7 | 3.47 | 1.79 |
+//! | a: orders 1,2,3,4,6 (2^12, 2^14), F 32, h 256, g 16, head detached from the tables | 2.5712 | 2.915 / 1.875 / 2.009 / 1.939 / 1.497 / 2.093 / 1.994 / 5.682 | 0.537 / 0.72 | 0.773 | 0.719 | 104.2 / 96.7 | 0.044 | 3.72 |
+//! | b: a, the head's error also trains the tables (kept) | 2.6086 | 2.948 / 1.883 / 2.047 / 1.949 / 1.516 / 2.133 / 2.023 / 5.805 | 0.337 / 0.89 | 0.855 | 0.760 | 96.7 / 93.0 | 0.048 | 3.72 |
+//! | c: b with h 128 | 2.6630 | 2.981 / 1.925 / 2.106 / 2.016 / 1.560 / 2.252 / 2.072 / 5.897 | 0.337 / 0.89 | 0.861 | 0.763 | 90.4 / 86.0 | 0.051 | 3.58 |
+//! | o7: orders 1..6, 8 (2^13, 2^14), F 32, g 16 | 2.5866 | 2.946 / 1.864 / 2.011 / 1.913 / 1.447 / 2.197 / 1.996 / 5.753 | 0.365 / 0.88 | 0.849 | 0.758 | 54.6 / 54.2 | 0.076 | 6.08 |
+//! | o7, g 8 | 2.5793 | 2.937 / 1.860 / 1.992 / 1.886 / 1.441 / 2.174 / 1.987 / 5.786 | 0.375 / 0.87 | 0.842 | 0.756 | 95.5 / 84.5 | 0.047 | 6.08 |
+//! | o7, g 32 | 2.5816 | 2.947 / 1.858 / 2.009 / 1.896 / 1.452 / 2.197 / 1.992 / 5.727 | 0.343 / 0.89 | 0.854 | 0.756 | 38.5 / 35.2 | 0.085 | 6.09 |
+//! | b with F 64 | 2.5875 | 2.936 / 1.895 / 2.039 / 1.959 / 1.520 / 2.143 / 2.009 / 5.646 | 0.364 / 0.87 | 0.842 | 0.764 | 94.1 / 96.4 | 0.046 | 7.18 |
+//! | o7, F 64, 2^13 rows for orders 5..8 | 2.5738 | 2.936 / 1.860 / 2.006 / 1.921 / 1.456 / 2.169 / 1.977 / 5.709 | 0.385 / 0.86 | 0.834 | 0.759 | 71.8 / 68.3 | 0.063 | 8.23 |
+//! | o7, F 48, 2^13 rows for order 8 | 2.5619 | 2.927 / 1.850 / 1.977 / 1.887 / 1.444 / 2.140 / 1.969 / 5.718 | 0.372 / 0.87 | 0.834 | 0.757 | 76.4 / 72.3 | 0.058 | 8.21 |
+//! | **`small`** (the last with order 2 at 2^12 and g 8) | 2.5624 | 2.928 / 1.850 / 1.969 / 1.879 / 1.444 / 2.152 / 1.974 / 5.716 | 0.397 / 0.85 | 0.826 | 0.754 | 106.4 / 102.1 | 0.047 | 7.81 |
+//! | 2-byte context: orders 1, 2 (2^16), F 48, g 8 | 3.3843 | 3.472 / 2.943 / 3.431 / 3.288 / 2.400 / 2.701 / 2.998 / 5.731 | 0.119 / 0.98 | 0.961 | 0.704 | 212.4 / 184.9 | 0.033 | 6.63 |
+//!
+//! And the count-based n-gram model (`bltpatch-ngram`, `bltpatch train $ALL --arch ngram
+//! --order N --val-fraction 0.05`, seconds to train), against the 30-minute
+//! `conv` `tiny`: order 4: 2.8683 (+17.5 %), 8.6 MB, 111 MiB/s, F1 0.67; order 5: 2.4822
+//! (+1.7 %; 3.058 → 2.793 on en_books but +6 % to +18 % on the docs), 33.7 MB (four times the
+//! 8 MB budget), 57 MiB/s, F1 0.71.
+//!
+//! What was tried and dropped, and why:
+//!
+//! - **Exact entropy of a small next-byte model** (no entropy head): the 256-way softmax and a
+//!   256 × `h` head alone cost `2·256·h` FLOPs per byte, already above the whole budget of a
+//!   few hundred operations; the distilled head replaces them.
+//! - **An entropy head detached from the tables** (candidate a): 1.5 % better bits/byte at 600
+//!   steps, but the head explains 72 % of the entropy's variance instead of 89 %.
+//! - **`g` 16 or 32** instead of 8: R² 0.88–0.89 instead of 0.87, at 55 and 38 MiB/s instead
+//!   of 96 (the folded tables leave L2).
+//! - **Wider trunks with more rows** (F 48 or 64 and all tables at 2^14): 8.2 MB, over the
+//!   budget; `small` keeps F 48 and trims order 2's table, which costs nothing measurable.
+//! - **A 2-byte context** (BLT's small-model setting, here as orders 1 and 2): twice as fast,
+//!   but 24–39 % worse bits/byte and patch starts that agree less with the conv model's.
+//! - **The count-based n-gram model**: fast to train and to run, but at 8 MB (order 4) 17.5 %
+//!   worse, and order 5 needs 34 MB to match the conv model overall (and is 6–18 % worse on
+//!   the European-language docs).
+//! - **f32 folded tables** (the first engine): exact too, but twice the working set of the
+//!   16-bit integer tables; the integer sums also halve the vector additions.
 
 #![deny(missing_docs)]
 
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod family;
+pub mod hashmlp;
 pub mod model;
 pub mod optim;
 pub mod rng;
@@ -149,6 +289,8 @@ pub mod train;
 
 pub use backend::Backend;
 pub use error::ModelError;
+pub use family::{Arch, FamilyHyper};
+pub use hashmlp::HashMlpLm;
 pub use model::ConvLm;
 pub use train::{LOG_FILE, Progress, RESUME_FILE, TrainOptions, TrainReport, conv_config, train};
 

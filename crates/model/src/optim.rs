@@ -12,8 +12,6 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::{Device, Tensor, TensorData};
 use burn::tensor::Gradients;
 
-use crate::model::ConvLm;
-
 /// AdamW hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamWConfig {
@@ -72,13 +70,13 @@ impl AdamW {
 
     /// One update of every parameter that has a gradient in `grads`, with learning rate `lr`
     /// and the gradients multiplied by `grad_scale` (the clipping factor).
-    pub fn step(
+    pub fn step<M: Module>(
         &mut self,
-        model: ConvLm,
+        model: M,
         grads: &mut Gradients,
         lr: f64,
         grad_scale: f64,
-    ) -> ConvLm {
+    ) -> M {
         self.steps += 1;
         let mut mapper = StepMapper {
             opt: self,
@@ -107,23 +105,22 @@ impl AdamW {
         (out, self.steps)
     }
 
-    /// Restores the state written by [`AdamW::to_tensors`]: `get(name)` returns a flattened
-    /// tensor or `None`; every parameter of `model` must have both moments or neither.
+    /// Restores the state written by [`AdamW::to_tensors`] for the parameters `params`
+    /// (name and number of elements, as the checkpoint export names them): `get(name)` returns
+    /// a flattened tensor or `None`; every parameter must have both moments or neither.
     ///
     /// # Errors
     /// A message naming an incomplete or mis-sized state.
     pub fn from_tensors(
         cfg: AdamWConfig,
         steps: u64,
-        model: &ConvLm,
+        params: &[(String, usize)],
         device: &Device,
         mut get: impl FnMut(&str) -> Option<Vec<f32>>,
     ) -> Result<Self, String> {
         let mut state = BTreeMap::new();
-        // The parameters' names and sizes, as the checkpoint export names them (resuming is
-        // rare, so one copy of the weights costs nothing that matters).
-        for t in model.to_tensors() {
-            let (name, n) = (t.name, t.shape.iter().product::<usize>());
+        for (name, n) in params {
+            let (name, n) = (name.clone(), *n);
             match (
                 get(&format!("adam_m/{name}")),
                 get(&format!("adam_v/{name}")),
@@ -144,9 +141,17 @@ impl AdamW {
     }
 }
 
-/// Whether weight decay applies to the parameter `name`.
+/// Whether the parameter `name` is an embedding table (the conv model's byte and hashed
+/// n-gram embeddings, the hashmlp model's n-gram tables): it gets the embedding learning-rate
+/// multiplier and no weight decay.
+fn is_embedding(name: &str) -> bool {
+    name == "embed.weight" || name.starts_with("hash.") || name.starts_with("tables.")
+}
+
+/// Whether weight decay applies to the parameter `name`: the weight matrices of the
+/// convolutions and linear layers, not embeddings, norms or biases.
 fn decays(name: &str) -> bool {
-    name.ends_with("conv.weight") || name.ends_with("proj.weight") || name == "head.weight"
+    name.ends_with(".weight") && !is_embedding(name)
 }
 
 struct StepMapper<'a> {
@@ -176,7 +181,7 @@ impl ModuleMapper for StepMapper<'_> {
             embed_lr_mult,
         } = self.opt.cfg;
         let t = self.opt.steps as i32;
-        let embedding = name == "embed.weight" || name.starts_with("hash.");
+        let embedding = is_embedding(&name);
         let lr = if embedding {
             self.lr * embed_lr_mult
         } else {
@@ -220,7 +225,7 @@ impl ModuleMapper for StepMapper<'_> {
 
 /// The global L2 norm of all gradients (per tensor in `f32`, in an order independent of the
 /// thread count; summed over tensors in `f64`, in parameter order).
-pub fn global_grad_norm(model: &ConvLm, grads: &Gradients) -> f64 {
+pub fn global_grad_norm<M: Module>(model: &M, grads: &Gradients) -> f64 {
     struct SqNorm<'a> {
         grads: &'a Gradients,
         sum: f64,
@@ -282,5 +287,9 @@ mod tests {
         assert!(!decays("hash.1.weight"));
         assert!(!decays("blocks.0.norm.gamma"));
         assert!(!decays("head.bias"));
+        assert!(decays("hidden.weight"));
+        assert!(decays("entropy.proj.weight"));
+        assert!(!decays("tables.3.weight"));
+        assert!(is_embedding("tables.0.weight"));
     }
 }

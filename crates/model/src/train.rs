@@ -11,8 +11,7 @@ use bltpatch_checkpoint::{
     serialize_tensors, write_checkpoint,
 };
 use bltpatch_core::{CalibrationTarget, EntropyModel, Rule};
-use bltpatch_engine::arch::{self, ConvConfig};
-use bltpatch_engine::{ConvModel, EngineError};
+use bltpatch_engine::arch::ConvConfig;
 use burn::module::Module;
 use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::data::{Corpus, Sampler, check_writable, val_sample};
 use crate::error::ModelError;
-use crate::model::{self, ConvLm, HostBatch, Window};
+use crate::family::{Arch, ConvFamily, Family, FamilyHyper};
+use crate::hashmlp::HashMlpFamily;
+use crate::model::Window;
 use crate::optim::{AdamW, AdamWConfig, global_grad_norm, learning_rate};
 use crate::rng::SplitMix64;
 
@@ -56,13 +57,15 @@ pub struct TrainOptions {
     pub corpus: Vec<PathBuf>,
     /// The checkpoint directory to write (replaced atomically at every save).
     pub output: PathBuf,
-    /// Architecture preset: `tiny`, `small` (default) or `base`.
+    /// The model family (`conv` by default).
+    pub family: Arch,
+    /// Architecture preset of the family: `tiny`, `small` (default) or `base`.
     pub preset: String,
-    /// Explicit hyper-parameters, overriding `preset` and `context` (checked with
-    /// [`ConvConfig::validate`]).
-    pub arch: Option<ConvConfig>,
-    /// Minimum context `C` in bytes: the dilations are chosen so that the model's context is at
-    /// least this (see [`conv_config`]); `None` keeps the preset's.
+    /// Explicit hyper-parameters (the family's `config.json` `architecture` object), overriding
+    /// `preset` and `context` (checked by the family).
+    pub arch: Option<serde_json::Value>,
+    /// Minimum context `C` in bytes of a `conv` model: the dilations are chosen so that the
+    /// model's context is at least this (see [`conv_config`]); `None` keeps the preset's.
     pub context: Option<usize>,
     /// Stop after this many optimizer steps.
     pub steps: Option<usize>,
@@ -107,6 +110,8 @@ pub struct TrainOptions {
     pub target_patch_size: f64,
     /// Which rule's parameter is calibrated and stored ([`CalibrationTarget::Budget`]).
     pub calibration_target: CalibrationTarget,
+    /// Family-specific hyper-parameters (the `hashmlp` entropy head's loss).
+    pub family_hyper: FamilyHyper,
     /// Steps between validation estimates (and log lines) (100).
     pub eval_every: usize,
     /// Held-out chunks (of `seq_len` positions) in the periodic validation estimate (64).
@@ -132,6 +137,7 @@ impl TrainOptions {
         Self {
             corpus,
             output: output.into(),
+            family: Arch::Conv,
             preset: "small".into(),
             arch: None,
             context: None,
@@ -153,6 +159,7 @@ impl TrainOptions {
             resume: false,
             target_patch_size: 4.5,
             calibration_target: CalibrationTarget::Budget,
+            family_hyper: FamilyHyper::default(),
             eval_every: 100,
             val_chunks: 64,
             checkpoint_every: Duration::from_secs(300),
@@ -166,13 +173,6 @@ impl TrainOptions {
 
     fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::InvalidOption(m));
-        if ConvConfig::preset(&self.preset).is_none() {
-            return bad(format!(
-                "unknown preset {:?} (expected one of: {})",
-                self.preset,
-                ConvConfig::PRESETS.join(", ")
-            ));
-        }
         if self.batch_size == 0 || self.seq_len == 0 {
             return bad("batch size and sequence length must be >= 1".into());
         }
@@ -211,6 +211,10 @@ impl TrainOptions {
         if matches!(self.context, Some(c) if c == 0 || c > 1 << 16) {
             return bad("context must be in 1..=65536".into());
         }
+        let w = self.family_hyper.entropy_weight;
+        if !(w.is_finite() && w >= 0.0) {
+            return bad(format!("entropy weight {w} must be >= 0"));
+        }
         Ok(())
     }
 }
@@ -220,8 +224,10 @@ impl TrainOptions {
 pub struct TrainReport {
     /// The checkpoint directory written.
     pub output: PathBuf,
-    /// The architecture's hyper-parameters.
-    pub arch: ConvConfig,
+    /// The model family (`config.json`'s `arch`).
+    pub arch: String,
+    /// The architecture's hyper-parameters (`config.json`'s `architecture`).
+    pub architecture: serde_json::Value,
     /// Parameters of the model.
     pub parameters: usize,
     /// Inference FLOPs per byte.
@@ -249,6 +255,10 @@ pub struct TrainReport {
     pub calibrated_rule: Option<Rule>,
     /// The mean patch length it gives on the calibration text.
     pub mean_patch_len: Option<f64>,
+    /// For a family whose `H` predicts the entropy of its own next-byte distribution
+    /// (`hashmlp`): the root-mean-square difference (nats) between the two on the text of
+    /// `val_bits_per_byte`.
+    pub entropy_rmse: Option<f64>,
 }
 
 impl std::fmt::Display for TrainReport {
@@ -268,6 +278,9 @@ impl std::fmt::Display for TrainReport {
         )?;
         if let Some(v) = self.val_bits_per_byte {
             write!(f, ", held-out {v:.3} bits/byte on {} bytes", self.val_bytes)?;
+        }
+        if let Some(e) = self.entropy_rmse {
+            write!(f, ", entropy head error {e:.3} nats (rms)")?;
         }
         if let (Some(r), Some(m)) = (self.calibrated_rule, self.mean_patch_len) {
             write!(f, ", calibrated {r:?} (mean patch {m:.2} bytes)")?;
@@ -332,10 +345,16 @@ struct Hyper {
     doc_start_fraction: f64,
     steps: Option<usize>,
     time_budget_s: Option<f64>,
+    #[serde(default)]
+    family: FamilyHyper,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn conv_name() -> String {
+    ConvFamily::ARCH.into()
 }
 
 /// The loop state saved for `--resume` (JSON inside [`RESUME_FILE`]).
@@ -343,7 +362,12 @@ fn one() -> f64 {
 struct ResumeState {
     trainer: String,
     version: u32,
-    arch: ConvConfig,
+    /// The family (`config.json`'s `arch`; states written before there were families are
+    /// `conv`).
+    #[serde(default = "conv_name")]
+    family: String,
+    /// Its hyper-parameters.
+    arch: serde_json::Value,
     hyper: Hyper,
     step: usize,
     rng: u64,
@@ -369,18 +393,22 @@ pub fn train(opts: &TrainOptions) -> Result<TrainReport, ModelError> {
     if opts.tune_allocator {
         crate::tune_allocator();
     }
+    let run = || match opts.family {
+        Arch::Conv => Trainer::<ConvFamily>::run(opts),
+        Arch::HashMlp => Trainer::<HashMlpFamily>::run(opts),
+    };
     match opts.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
             .map_err(|e| ModelError::InvalidOption(format!("cannot start {n} threads: {e}")))?
-            .install(|| Trainer::run(opts)),
-        None => Trainer::run(opts),
+            .install(run),
+        None => run(),
     }
 }
 
-/// Reads the resume state of `dir`.
-fn read_resume(dir: &Path) -> Result<(ResumeState, Weights), ModelError> {
+/// Reads the resume state of `dir` (a run of the family `F`) and its hyper-parameters.
+fn read_resume<F: Family>(dir: &Path) -> Result<(ResumeState, F::Config, Weights), ModelError> {
     let no = |reason: String| ModelError::NoCheckpoint {
         path: dir.to_path_buf(),
         reason,
@@ -396,11 +424,11 @@ fn read_resume(dir: &Path) -> Result<(ResumeState, Weights), ModelError> {
     if has_config {
         // Reject another architecture with a precise message.
         let config = read_config(dir)?;
-        if config.arch != arch::ARCH {
+        if config.arch != F::ARCH {
             return Err(foreign(format!(
                 "it holds a {:?} model, not a {:?} model trained by {TRAINER}",
                 config.arch,
-                arch::ARCH
+                F::ARCH
             )));
         }
     }
@@ -425,11 +453,18 @@ fn read_resume(dir: &Path) -> Result<(ResumeState, Weights), ModelError> {
             state.trainer, state.version
         )));
     }
-    state
-        .arch
-        .validate()
+    if state.family != F::ARCH {
+        return Err(foreign(format!(
+            "it holds the training state of a {:?} model, not a {:?} model",
+            state.family,
+            F::ARCH
+        )));
+    }
+    let cfg: F::Config = serde_json::from_value(state.arch.clone())
         .map_err(|e| foreign(format!("invalid architecture in the training state: {e}")))?;
-    Ok((state, weights))
+    F::validate(&cfg)
+        .map_err(|e| foreign(format!("invalid architecture in the training state: {e}")))?;
+    Ok((state, cfg, weights))
 }
 
 /// Writes `bytes` to `path` atomically (temporary sibling, fsync, rename).
@@ -568,9 +603,9 @@ fn fmt_duration(s: f64) -> String {
     }
 }
 
-struct Trainer<'a> {
+struct Trainer<'a, F: Family> {
     opts: &'a TrainOptions,
-    cfg: ConvConfig,
+    cfg: F::Config,
     hyper: Hyper,
     corpus: Corpus,
     /// The corpus files by name, size and SHA-256, for the checkpoint's training summary.
@@ -579,12 +614,12 @@ struct Trainer<'a> {
     train_device: Device,
 }
 
-impl Trainer<'_> {
+impl<F: Family> Trainer<'_, F> {
     fn run(opts: &TrainOptions) -> Result<TrainReport, ModelError> {
         // Resume state first (it fixes the architecture and hyper-parameters), then the corpus,
         // the output directory and the device: every check before any training.
         let resumed = if opts.resume {
-            Some(read_resume(&opts.output)?)
+            Some(read_resume::<F>(&opts.output)?)
         } else {
             None
         };
@@ -607,25 +642,28 @@ impl Trainer<'_> {
             doc_start_fraction: opts.doc_start_fraction,
             steps: opts.steps,
             time_budget_s: opts.time_budget.map(|d| d.as_secs_f64()),
+            family: opts.family_hyper,
         };
         let cfg = match &resumed {
-            Some((state, _)) => {
+            Some((state, cfg, _)) => {
                 let (steps, budget) = (hyper.steps, hyper.time_budget_s);
                 hyper = state.hyper.clone();
                 if steps.is_some() || budget.is_some() {
                     hyper.steps = steps;
                     hyper.time_budget_s = budget;
                 }
-                state.arch.clone()
+                cfg.clone()
             }
             None => match &opts.arch {
                 Some(a) => {
-                    a.validate().map_err(|e| {
-                        ModelError::InvalidOption(format!("invalid architecture: {e}"))
-                    })?;
-                    a.clone()
+                    let invalid =
+                        |e: String| ModelError::InvalidOption(format!("invalid architecture: {e}"));
+                    let cfg: F::Config =
+                        serde_json::from_value(a.clone()).map_err(|e| invalid(e.to_string()))?;
+                    F::validate(&cfg).map_err(invalid)?;
+                    cfg
                 }
-                None => conv_config(&opts.preset, opts.context)?,
+                None => F::config(&opts.preset, opts.context)?,
             },
         };
         if hyper.steps.is_none() && hyper.time_budget_s.is_none() {
@@ -636,7 +674,7 @@ impl Trainer<'_> {
         let device = opts.backend.device()?;
         let created = !opts.output.exists();
         check_writable(&opts.output)?;
-        let trainer = Trainer {
+        let trainer = Trainer::<F> {
             opts,
             cfg,
             hyper,
@@ -653,10 +691,14 @@ impl Trainer<'_> {
         result
     }
 
-    fn train(&self, resumed: Option<(ResumeState, Weights)>) -> Result<TrainReport, ModelError> {
+    fn train(
+        &self,
+        resumed: Option<(ResumeState, F::Config, Weights)>,
+    ) -> Result<TrainReport, ModelError> {
         let (opts, cfg, hyper) = (self.opts, &self.cfg, &self.hyper);
+        let geometry = F::geometry(cfg);
         let sampler = Sampler::new(
-            cfg,
+            geometry,
             self.corpus.train_docs(),
             hyper.seq_len,
             hyper.doc_start_fraction,
@@ -666,7 +708,7 @@ impl Trainer<'_> {
             &val_docs,
             opts.val_chunks,
             sampler.seq_len,
-            cfg.receptive_field(),
+            geometry.receptive_field,
         );
         let adam = AdamWConfig {
             weight_decay: hyper.weight_decay,
@@ -676,16 +718,20 @@ impl Trainer<'_> {
         let log_path = opts.output.join(LOG_FILE);
 
         let (mut model, mut opt, mut rng, mut st) = match resumed {
-            Some((state, weights)) => {
+            Some((state, _, weights)) => {
                 let foreign = |reason: String| ModelError::ForeignCheckpoint {
                     path: opts.output.clone(),
                     reason,
                 };
-                let model = ConvLm::build(cfg, &self.train_device, |name, shape| {
+                let model = F::build(cfg, &self.train_device, &mut |name, shape| {
                     Ok(weights.f32(&format!("model/{name}"), Some(shape))?.1)
                 })
                 .map_err(|e| foreign(format!("training state weights: {e}")))?;
-                let opt = AdamW::from_tensors(adam, state.adam_steps, &model, &self.device, |n| {
+                let params: Vec<(String, usize)> = F::to_tensors(&model)
+                    .into_iter()
+                    .map(|t| (t.name, t.shape.iter().product()))
+                    .collect();
+                let opt = AdamW::from_tensors(adam, state.adam_steps, &params, &self.device, |n| {
                     weights.f32(n, None).ok().map(|(_, d)| d)
                 })
                 .map_err(foreign)?;
@@ -701,7 +747,8 @@ impl Trainer<'_> {
                 let state = ResumeState {
                     trainer: TRAINER.into(),
                     version: 1,
-                    arch: cfg.clone(),
+                    family: F::ARCH.into(),
+                    arch: serde_json::to_value(cfg).expect("the architecture serialises"),
                     hyper: hyper.clone(),
                     step: 0,
                     rng: hyper.seed,
@@ -714,7 +761,7 @@ impl Trainer<'_> {
                     corpus: self.corpus.files(),
                 };
                 (
-                    ConvLm::init(cfg, hyper.seed, &self.train_device),
+                    F::init(cfg, hyper.seed, &self.train_device),
                     AdamW::new(adam),
                     SplitMix64::new(hyper.seed),
                     state,
@@ -726,11 +773,12 @@ impl Trainer<'_> {
 
         let mut reporter = Reporter::new(opts.progress);
         reporter.note(&format!(
-            "model {} ({} parameters, {} FLOPs/byte, context {} bytes) on {}; {} corpus bytes; T={} x B={}",
+            "model {} {} ({} parameters, {} FLOPs/byte, context {} bytes) on {}; {} corpus bytes; T={} x B={}",
+            F::ARCH,
             hyper.preset,
-            cfg.parameters(),
-            cfg.flops_per_byte(),
-            cfg.context(),
+            F::parameters(cfg),
+            F::flops_per_byte(cfg),
+            geometry.context,
             opts.backend,
             self.corpus.total_bytes(),
             sampler.seq_len,
@@ -769,10 +817,9 @@ impl Trainer<'_> {
             let windows: Vec<Window<'_>> = (0..hyper.batch_size)
                 .map(|_| sampler.window(&mut rng))
                 .collect();
-            let batch = HostBatch::new(cfg, &windows);
-            let loss = model::loss(&model, &batch, &self.train_device);
-            let loss_nats = loss.clone().into_scalar::<f32>() as f64;
-            let mut grads = loss.backward();
+            let loss = F::loss(&model, cfg, &windows, &hyper.family, &self.train_device);
+            let loss_nats = loss.nll.into_scalar::<f32>() as f64;
+            let mut grads = loss.total.backward();
             let norm = global_grad_norm(&model, &grads);
             let scale = if norm.is_finite() && norm > hyper.grad_clip {
                 hyper.grad_clip / norm
@@ -783,10 +830,10 @@ impl Trainer<'_> {
             let dt = t0.elapsed().as_secs_f64();
             st.step += 1;
             st.train_s += dt;
-            st.bytes_trained += batch.counted as u64;
+            st.bytes_trained += loss.counted as u64;
             st.adam_steps = opt.steps();
             st.rng = rng.state();
-            recent_bytes += batch.counted as u64;
+            recent_bytes += loss.counted as u64;
             recent_t += dt;
             let bpb = loss_nats / std::f64::consts::LN_2;
             st.train_bpb_ema = Some(match st.train_bpb_ema {
@@ -795,8 +842,11 @@ impl Trainer<'_> {
             });
 
             let eval_now = st.step % opts.eval_every == 0;
+            let mut entropy_rmse = None;
             if eval_now {
-                st.val_bpb = self.val_estimate(&model, &val_windows).0;
+                let v = self.val_estimate(&model, &val_windows);
+                st.val_bpb = v.bpb;
+                entropy_rmse = v.entropy_rmse;
             }
             let now = elapsed(&start);
             let rate = recent_bytes as f64 / recent_t.max(1e-9);
@@ -822,6 +872,7 @@ impl Trainer<'_> {
                     "train_bpb": bpb,
                     "train_bpb_ema": st.train_bpb_ema,
                     "val_bpb": if eval_now { st.val_bpb } else { None },
+                    "val_entropy_rmse": entropy_rmse,
                     "grad_norm": norm,
                     "bytes_per_sec": rate,
                     "bytes_trained": st.bytes_trained,
@@ -846,89 +897,83 @@ impl Trainer<'_> {
 
         let report = if interrupted {
             reporter.note(&format!("interrupted at step {}: saving", st.step));
-            let (val, calibration) = self.save_periodic(&model, &opt, &st, &val_windows)?;
-            self.report(&st, true, val, calibration)
+            let ev = self.save_periodic(&model, &opt, &st, &val_windows)?;
+            self.report(&st, true, ev)
         } else {
             reporter.update(1.0, "final evaluation and calibration", true);
-            let (val, calibration) = self.save_final(&model, &opt, &mut st)?;
-            self.report(&st, false, val, calibration)
+            let ev = self.save_final(&model, &opt, &mut st)?;
+            self.report(&st, false, ev)
         };
         reporter.finish();
         Ok(report)
     }
 
     /// Validation bits/byte on `windows` (counted positions only) and their entropies.
-    fn val_estimate(&self, model: &ConvLm, windows: &[Window<'_>]) -> (Option<f64>, Vec<Vec<f32>>) {
+    fn val_estimate(&self, model: &F::Lm, windows: &[Window<'_>]) -> ValEstimate {
+        let mut v = ValEstimate::default();
         if windows.is_empty() {
-            return (None, Vec::new());
+            return v;
         }
         let valid = model.valid();
         let mut nll_sum = 0.0f64;
+        let mut sq_sum = 0.0f64;
         let mut count = 0usize;
-        let mut entropies = Vec::with_capacity(windows.len());
         for group in windows.chunks(self.hyper.batch_size.max(1)) {
-            let batch = HostBatch::new(&self.cfg, group);
-            let logits = valid.forward(&batch.input(&self.device));
-            let (h, nll) = model::entropy_and_nll(logits, batch.targets(&self.device));
-            let h: Vec<f32> = h.try_into_vec_as::<f32>().expect("f32");
-            let nll: Vec<f32> = nll.try_into_vec_as::<f32>().expect("f32");
-            for (r, w) in group.iter().enumerate() {
-                let from = r * batch.len + (w.count_from - w.start);
-                let to = r * batch.len + (w.end - w.start);
-                nll_sum += nll[from..to].iter().map(|&x| x as f64).sum::<f64>();
-                count += to - from;
-                entropies.push(h[from..to].to_vec());
+            for scored in F::score(&valid, &self.cfg, group, &self.device) {
+                nll_sum += scored.nll.iter().map(|&x| x as f64).sum::<f64>();
+                count += scored.nll.len();
+                if let Some(d) = &scored.distribution_entropies {
+                    sq_sum += squared_error(&scored.entropies, d);
+                    v.entropy_rmse = Some(0.0);
+                }
+                v.entropies.push(scored.entropies);
             }
         }
-        let bpb = (count > 0).then(|| nll_sum / count as f64 / std::f64::consts::LN_2);
-        (bpb, entropies)
+        v.bpb = (count > 0).then(|| nll_sum / count as f64 / std::f64::consts::LN_2);
+        if v.entropy_rmse.is_some() && count > 0 {
+            v.entropy_rmse = Some((sq_sum / count as f64).sqrt());
+        }
+        v
     }
 
     /// A checkpoint during training (or on interruption): calibrated on the validation sample.
     fn save_periodic(
         &self,
-        model: &ConvLm,
+        model: &F::Lm,
         opt: &AdamW,
         st: &ResumeState,
         val_windows: &[Window<'_>],
-    ) -> Result<(Option<f64>, Option<CalibrationRecord>), ModelError> {
-        let (val, entropies) = self.val_estimate(model, val_windows);
-        let calibration = self.calibration(&entropies)?;
+    ) -> Result<Evaluated, ModelError> {
+        let v = self.val_estimate(model, val_windows);
+        let calibration = self.calibration(&v.entropies)?;
         let mut st = st.clone();
-        st.val_bpb = val.or(st.val_bpb);
-        let bytes = entropies.iter().map(Vec::len).sum();
+        st.val_bpb = v.bpb.or(st.val_bpb);
+        let bytes = v.entropies.iter().map(Vec::len).sum();
         self.save(model, opt, &st, calibration.clone(), false, bytes)?;
-        Ok((st.val_bpb, calibration))
+        Ok(Evaluated {
+            val: st.val_bpb,
+            entropy_rmse: v.entropy_rmse,
+            calibration,
+        })
     }
 
     /// The final checkpoint: held-out bits/byte on the whole (capped) held-out text, and the
     /// threshold calibrated on its entropies.
     fn save_final(
         &self,
-        model: &ConvLm,
+        model: &F::Lm,
         opt: &AdamW,
         st: &mut ResumeState,
-    ) -> Result<(Option<f64>, Option<CalibrationRecord>), ModelError> {
+    ) -> Result<Evaluated, ModelError> {
         let mut docs = self.corpus.val_docs_capped(self.opts.max_eval_bytes);
         if docs.is_empty() {
             // No held-out text: calibrate on (a prefix of) the training text.
             docs = crate::data::cap_docs(&self.corpus.train_docs(), self.opts.max_eval_bytes);
         }
         // Entropies and bits/byte with the canonical engine (which defines `H`, and is faster
-        // than burn's forward on the CPU), in parallel chunks.
+        // than burn's forward on the CPU) on the checkpoint's tensors, in parallel chunks.
         let t0 = Instant::now();
-        let tensors = model.to_tensors();
-        let engine = ConvModel::from_tensors(self.cfg.clone(), |name, _| {
-            tensors
-                .iter()
-                .find(|t| t.name == name)
-                .and_then(|t| match &t.data {
-                    bltpatch_checkpoint::TensorData::F32(v) => Some(v.clone()),
-                    _ => None,
-                })
-                .ok_or_else(|| EngineError::InvalidConfig(format!("no tensor {name}")))
-        })
-        .map_err(|e| ModelError::InvalidCheckpoint(format!("the trained weights: {e}")))?;
+        let engine = F::engine(&self.cfg, &F::export(&self.cfg, F::to_tensors(model)))?;
         const CHUNK: usize = 16 * 1024;
         let ranges: Vec<(usize, std::ops::Range<usize>)> = docs
             .iter()
@@ -938,22 +983,31 @@ impl Trainer<'_> {
                     .map(move |c| (d, c * CHUNK..((c + 1) * CHUNK).min(doc.len())))
             })
             .collect();
-        let parts: Vec<(Vec<f32>, f64)> = ranges
+        let parts: Vec<(Vec<f32>, f64, Option<f64>)> = ranges
             .par_iter()
             .map(|(d, r)| {
                 let mut h = vec![0f32; r.len()];
                 let mut s = vec![0f32; r.len()];
                 engine.entropies(docs[*d], r.clone(), &mut h);
                 engine.surprisals(docs[*d], r.clone(), &mut s);
-                (h, s.iter().map(|&x| x as f64).sum::<f64>())
+                let nll = s.iter().map(|&x| x as f64).sum::<f64>();
+                // `s` now holds the distribution's entropies, where the family has them.
+                let sq = engine
+                    .distribution_entropies(docs[*d], r.clone(), &mut s)
+                    .then(|| squared_error(&h, &s));
+                (h, nll, sq)
             })
             .collect();
         let mut entropies: Vec<Vec<f32>> =
             docs.iter().map(|d| Vec::with_capacity(d.len())).collect();
         let mut nll_doc = vec![0.0f64; docs.len()];
-        for ((d, _), (h, s)) in ranges.iter().zip(parts) {
+        let mut sq: Option<f64> = None;
+        for ((d, _), (h, s, e)) in ranges.iter().zip(parts) {
             entropies[*d].extend_from_slice(&h);
             nll_doc[*d] += s;
+            if let Some(e) = e {
+                sq = Some(sq.unwrap_or(0.0) + e);
+            }
         }
         let nll_sum: f64 = nll_doc.iter().sum();
         let per_doc: Vec<f64> = nll_doc
@@ -962,6 +1016,7 @@ impl Trainer<'_> {
             .map(|(s, d)| s / d.len() as f64 / std::f64::consts::LN_2)
             .collect();
         let count: usize = docs.iter().map(|d| d.len()).sum();
+        let entropy_rmse = sq.map(|e| (e / count.max(1) as f64).sqrt());
         let entropies_s = t0.elapsed().as_secs_f64();
         let has_val = !self.corpus.val_docs().is_empty();
         let val = (has_val && count > 0).then(|| nll_sum / count as f64 / std::f64::consts::LN_2);
@@ -974,6 +1029,7 @@ impl Trainer<'_> {
                 "val_bpb": val,
                 "val_bytes": count,
                 "val_bpb_per_doc": per_doc,
+                "val_entropy_rmse": entropy_rmse,
                 "eval_s": entropies_s,
                 "calibration": calibration.as_ref().map(|c| c.rule),
             }),
@@ -987,7 +1043,11 @@ impl Trainer<'_> {
             true,
             if has_val { count } else { 0 },
         )?;
-        Ok((val, calibration))
+        Ok(Evaluated {
+            val,
+            entropy_rmse,
+            calibration,
+        })
     }
 
     fn calibration(&self, entropies: &[Vec<f32>]) -> Result<Option<CalibrationRecord>, ModelError> {
@@ -1010,7 +1070,7 @@ impl Trainer<'_> {
     /// Writes the resume state, then the checkpoint (which carries the resume state over).
     fn save(
         &self,
-        model: &ConvLm,
+        model: &F::Lm,
         opt: &AdamW,
         st: &ResumeState,
         calibration: Option<CalibrationRecord>,
@@ -1022,7 +1082,7 @@ impl Trainer<'_> {
             path: out.clone(),
             reason: e.to_string(),
         };
-        let tensors = model.to_tensors();
+        let tensors = F::to_tensors(model);
         let mut resume: Vec<CkptTensor> = tensors
             .iter()
             .map(|t| CkptTensor {
@@ -1038,8 +1098,8 @@ impl Trainer<'_> {
         write_atomic(&out.join(RESUME_FILE), &bytes).map_err(write_err)?;
 
         let mut config = Config::new(
-            arch::ARCH,
-            self.cfg.context(),
+            F::ARCH,
+            F::geometry(&self.cfg).context,
             serde_json::to_value(&self.cfg).expect("the architecture serialises"),
         );
         let bps = st.bytes_trained as f64 / st.train_s.max(1e-9);
@@ -1062,27 +1122,31 @@ impl Trainer<'_> {
             "batch_size": st.hyper.batch_size,
             "seq_len": st.hyper.seq_len,
             "lr": st.hyper.lr,
-            "parameters": self.cfg.parameters(),
-            "flops_per_byte": self.cfg.flops_per_byte(),
+            "parameters": F::parameters(&self.cfg),
+            "flops_per_byte": F::flops_per_byte(&self.cfg),
         });
+        if st.hyper.family != FamilyHyper::default() || F::ARCH != ConvFamily::ARCH {
+            config.training["family_hyper"] =
+                serde_json::to_value(st.hyper.family).expect("the hyper-parameters serialise");
+        }
         config.calibration = calibration;
-        write_checkpoint(out, &config, &tensors)?;
+        write_checkpoint(out, &config, &F::export(&self.cfg, tensors))?;
         Ok(())
     }
 
-    fn report(
-        &self,
-        st: &ResumeState,
-        interrupted: bool,
-        val: Option<f64>,
-        calibration: Option<CalibrationRecord>,
-    ) -> TrainReport {
+    fn report(&self, st: &ResumeState, interrupted: bool, ev: Evaluated) -> TrainReport {
+        let Evaluated {
+            val,
+            entropy_rmse,
+            calibration,
+        } = ev;
         TrainReport {
             output: self.opts.output.clone(),
-            arch: self.cfg.clone(),
-            parameters: self.cfg.parameters(),
-            flops_per_byte: self.cfg.flops_per_byte(),
-            context: self.cfg.context(),
+            arch: F::ARCH.into(),
+            architecture: serde_json::to_value(&self.cfg).expect("the architecture serialises"),
+            parameters: F::parameters(&self.cfg),
+            flops_per_byte: F::flops_per_byte(&self.cfg),
+            context: F::geometry(&self.cfg).context,
             steps: st.step,
             interrupted,
             seconds: st.elapsed_s,
@@ -1097,8 +1161,35 @@ impl Trainer<'_> {
             },
             calibrated_rule: calibration.as_ref().map(|c| c.rule),
             mean_patch_len: calibration.as_ref().map(|c| c.mean_patch_len),
+            entropy_rmse,
         }
     }
+}
+
+/// The periodic validation estimate.
+#[derive(Default)]
+struct ValEstimate {
+    bpb: Option<f64>,
+    entropy_rmse: Option<f64>,
+    entropies: Vec<Vec<f32>>,
+}
+
+/// What a save measured.
+struct Evaluated {
+    val: Option<f64>,
+    entropy_rmse: Option<f64>,
+    calibration: Option<CalibrationRecord>,
+}
+
+/// `Σ (a_i - b_i)²` in `f64`.
+fn squared_error(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let e = x as f64 - y as f64;
+            e * e
+        })
+        .sum()
 }
 
 fn append_log(path: &Path, line: &serde_json::Value) {

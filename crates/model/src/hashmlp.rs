@@ -1,0 +1,441 @@
+//! The `"hashmlp"` entropy model ([`bltpatch_engine::hashmlp`]) as a burn module: hashed n-gram
+//! tables summed into a trunk `e`, a next-byte head (`rmsnorm → linear → ReLU → linear`, 256
+//! logits) and an entropy head (`linear → ReLU → linear`, one output) trained to predict the
+//! entropy of the next-byte head's own distribution.
+//!
+//! The module's parameter paths are the checkpoint's tensor names
+//! ([`HashMlpConfig::tensors`]): `tables.{j}.weight`, `norm.gamma`, `hidden.weight`,
+//! `hidden.bias`, `head.weight`, `head.bias`, `entropy.proj.weight`, `entropy.proj.bias`,
+//! `entropy.out.weight`, `entropy.out.bias`.
+//!
+//! # Loss
+//!
+//! For the counted positions of a batch, with `p` the next-byte distribution and `Ĥ` the entropy
+//! head's output (before the engine's clamp to `[0, ln 256]`):
+//! `loss = mean(-ln p(x_t)) + λ · mean((Ĥ - sg(H(p)))²)`, where `sg` stops the gradient, so the
+//! regression moves only `Ĥ`: the next-byte head learns from the cross-entropy alone. The
+//! regression's gradient also reaches the tables (through the trunk `e`), so they learn to
+//! carry what the entropy head needs; with [`FamilyHyper::entropy_trains_tables`] off it stops
+//! at the trunk and the entropy head is a pure read-out of tables trained by the cross-entropy
+//! alone. `λ` = [`FamilyHyper::entropy_weight`] (1).
+
+use bltpatch_checkpoint::Tensor as CkptTensor;
+use bltpatch_engine::EngineError;
+use bltpatch_engine::arch::VOCAB_OUT;
+use bltpatch_engine::hashmlp::{self as engine, HashMlpConfig, HashMlpModel};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::prelude::{Device, Int, Tensor, TensorData};
+use burn::tensor::activation::{log_softmax, relu};
+
+use crate::error::ModelError;
+use crate::family::{
+    Family, FamilyHyper, FinalScorer, Geometry, Loss, Scored, TensorSource, tensor_data,
+};
+use crate::model::Window;
+use crate::rng::SplitMix64;
+
+/// The entropy head: `[.., F] -> [.., g] -> [.., 1]`.
+#[derive(Module, Debug)]
+pub struct EntropyHead {
+    /// Linear `F -> g`, weight `[F, g]`, bias `[g]` (folded into the tables by the engine).
+    pub proj: Linear,
+    /// Linear `g -> 1`, weight `[g, 1]`, bias `[1]`.
+    pub out: Linear,
+}
+
+/// The whole `"hashmlp"` model. Position `t` of a window predicts byte `t` of the document.
+#[derive(Module, Debug)]
+pub struct HashMlpLm {
+    /// One table `[rows_j, F]` per order.
+    pub tables: Vec<Embedding>,
+    /// RMSNorm of the next-byte head, `gamma: [F]`.
+    pub norm: RmsNorm,
+    /// Linear `F -> h`, weight `[F, h]`, bias `[h]`.
+    pub hidden: Linear,
+    /// Linear `h -> 256`, weight `[h, 256]`, bias `[256]`.
+    pub head: Linear,
+    /// The entropy head.
+    pub entropy: EntropyHead,
+}
+
+/// The model's outputs for a batch of `B` windows of `L` positions.
+pub struct Outputs {
+    /// Next-byte logits, `[B, L, 256]`.
+    pub logits: Tensor<3>,
+    /// The entropy head's output before the clamp, `[B, L]`.
+    pub entropy: Tensor<2>,
+}
+
+impl HashMlpLm {
+    /// A freshly initialised model (deterministic in `seed`): tables `N(0, 1/orders)`, linear
+    /// weights uniform in `±1/√fan_in`, biases zero except the entropy head's output bias (2
+    /// nats, about the mean entropy of text), norm gains one.
+    pub fn init(cfg: &HashMlpConfig, seed: u64, device: &Device) -> Self {
+        let mut rng = SplitMix64::new(seed ^ 0x6861_7368_6d6c_7021);
+        let orders = cfg.orders.len().max(1) as f64;
+        let result = Self::build(cfg, device, &mut |name, shape| {
+            let n: usize = shape.iter().product();
+            let leaf = name.rsplit('.').next().unwrap_or("");
+            Ok(if name == "entropy.out.bias" {
+                vec![2.0; n]
+            } else if leaf == "gamma" {
+                vec![1.0; n]
+            } else if leaf == "bias" {
+                vec![0.0; n]
+            } else if name.starts_with("tables.") {
+                let s = 1.0 / orders.sqrt();
+                (0..n).map(|_| (rng.normal() * s) as f32).collect()
+            } else {
+                let bound = 1.0 / (shape[0] as f64).sqrt();
+                (0..n)
+                    .map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32)
+                    .collect()
+            })
+        });
+        result.expect("initialisation produces every tensor with its shape")
+    }
+
+    /// Builds the model from tensor values: `get(name, shape)` returns the elements (C order)
+    /// of every tensor of [`HashMlpConfig::tensors`].
+    ///
+    /// # Errors
+    /// Whatever `get` returns; a value with the wrong number of elements is
+    /// [`ModelError::InvalidCheckpoint`].
+    pub fn build(
+        cfg: &HashMlpConfig,
+        device: &Device,
+        get: TensorSource<'_>,
+    ) -> Result<Self, ModelError> {
+        let mut take = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
+            let data = get(name, shape)?;
+            if data.len() != shape.iter().product::<usize>() {
+                return Err(ModelError::InvalidCheckpoint(format!(
+                    "tensor {name} has {} elements (expected shape {shape:?})",
+                    data.len()
+                )));
+            }
+            Ok(data)
+        };
+        let (d, h, g) = (cfg.d_model, cfg.d_hidden, cfg.entropy_hidden);
+        let mut tables = Vec::with_capacity(cfg.orders.len());
+        for (j, &rows) in cfg.rows.iter().enumerate() {
+            let data = take(&format!("tables.{j}.weight"), &[rows, d])?;
+            tables.push(Embedding {
+                weight: param(data, [rows, d], device),
+            });
+        }
+        let mut linear = |name: &str, i: usize, o: usize| -> Result<Linear, ModelError> {
+            Ok(Linear {
+                weight: param(take(&format!("{name}.weight"), &[i, o])?, [i, o], device),
+                bias: Some(param(take(&format!("{name}.bias"), &[o])?, [o], device)),
+            })
+        };
+        let hidden = linear("hidden", d, h)?;
+        let head = linear("head", h, VOCAB_OUT)?;
+        let entropy = EntropyHead {
+            proj: linear("entropy.proj", d, g)?,
+            out: linear("entropy.out", g, 1)?,
+        };
+        let gamma = take("norm.gamma", &[d])?;
+        Ok(Self {
+            tables,
+            norm: RmsNorm {
+                gamma: param(gamma, [d], device),
+                epsilon: cfg.norm_eps as f64,
+            },
+            hidden,
+            head,
+            entropy,
+        })
+    }
+
+    /// Every parameter as a checkpoint tensor, named by its burn path.
+    pub fn to_tensors(&self) -> Vec<CkptTensor> {
+        let mut export = Export::default();
+        self.visit(&mut export);
+        export.out
+    }
+
+    /// Both heads for every position: `rows[j]` holds order `j`'s table rows, `[B, L]`.
+    /// With `detach_trunk`, the entropy head reads the trunk without passing gradients to it.
+    pub fn forward(&self, rows: &[Tensor<2, Int>], detach_trunk: bool) -> Outputs {
+        let mut e = self.tables[0].forward(rows[0].clone()); // [B, L, F]
+        for (table, r) in self.tables.iter().zip(rows).skip(1) {
+            e = e + table.forward(r.clone());
+        }
+        let trunk = if detach_trunk {
+            e.clone().detach()
+        } else {
+            e.clone()
+        };
+        let s = relu(self.entropy.proj.forward(trunk)); // [B, L, g]
+        let entropy = self.entropy.out.forward(s).squeeze_dim::<2>(2); // [B, L]
+        let logits = self
+            .head
+            .forward(relu(self.hidden.forward(self.norm.forward(e)))); // [B, L, 256]
+        Outputs { logits, entropy }
+    }
+}
+
+fn param<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+    let t = Tensor::<D>::from_data(TensorData::new(data, shape), device);
+    let t = if device.is_autodiff() {
+        t.require_grad()
+    } else {
+        t
+    };
+    Param::initialized(ParamId::new(), t)
+}
+
+/// Collects every float parameter with its burn path.
+#[derive(Default)]
+struct Export {
+    path: Vec<String>,
+    out: Vec<CkptTensor>,
+}
+
+impl ModuleVisitor for Export {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val().inner();
+        let shape = t.dims().to_vec();
+        let data = t
+            .try_into_vec_as::<f32>()
+            .expect("float parameters convert to f32");
+        self.out
+            .push(CkptTensor::f32(self.path.join("."), shape, data));
+    }
+}
+
+/// A batch assembled on the host: `B` windows right-padded to the longest, `L` positions.
+pub struct HostBatch {
+    /// Rows `B`.
+    pub rows: usize,
+    /// Positions per row `L`.
+    pub len: usize,
+    /// Per order, the table rows `[B, L]` (0 in the padding).
+    table_rows: Vec<Vec<i64>>,
+    targets: Vec<i64>,
+    weights: Vec<f32>,
+    /// Positions that count in the loss.
+    pub counted: usize,
+}
+
+impl HostBatch {
+    /// Assembles `windows` (each with `start < end`) with [`engine::arch::inputs`].
+    pub fn new(cfg: &HashMlpConfig, windows: &[Window<'_>]) -> Self {
+        let rows = windows.len();
+        let len = windows.iter().map(|w| w.end - w.start).max().unwrap_or(0);
+        let k = cfg.orders.len();
+        let mut b = Self {
+            rows,
+            len,
+            table_rows: vec![vec![0; rows * len]; k],
+            targets: vec![0; rows * len],
+            weights: vec![0.0; rows * len],
+            counted: 0,
+        };
+        for (r, w) in windows.iter().enumerate() {
+            let inputs = engine::arch::inputs(cfg, w.doc, w.start, w.end);
+            for (p, t) in (w.start..w.end).enumerate() {
+                let at = r * len + p;
+                for j in 0..k {
+                    b.table_rows[j][at] = inputs[p * k + j] as i64;
+                }
+                b.targets[at] = w.doc[t] as i64;
+                if t >= w.count_from {
+                    b.weights[at] = 1.0;
+                    b.counted += 1;
+                }
+            }
+        }
+        b
+    }
+
+    /// The table rows of every order on `device`, `[B, L]` each.
+    pub fn inputs(&self, device: &Device) -> Vec<Tensor<2, Int>> {
+        self.table_rows
+            .iter()
+            .map(|v| Tensor::from_data(TensorData::new(v.clone(), [self.rows, self.len]), device))
+            .collect()
+    }
+
+    /// Target bytes `[B, L]`.
+    pub fn targets(&self, device: &Device) -> Tensor<2, Int> {
+        Tensor::from_data(
+            TensorData::new(self.targets.clone(), [self.rows, self.len]),
+            device,
+        )
+    }
+
+    /// Loss weights `[B, L]`: 1 where the position counts, else 0.
+    pub fn weights(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.weights.clone(), [self.rows, self.len]),
+            device,
+        )
+    }
+}
+
+/// Negative log-likelihood of the targets and entropy of the distribution, both in nats:
+/// `[B, L, 256]`, `[B, L] -> ([B, L], [B, L])`.
+pub fn nll_and_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> (Tensor<2>, Tensor<2>) {
+    let logp = log_softmax(logits, 2);
+    let nll = logp
+        .clone()
+        .gather(2, targets.unsqueeze_dim::<3>(2))
+        .squeeze_dim::<2>(2)
+        .neg();
+    let h = (logp.clone().exp() * logp)
+        .sum_dim(2)
+        .squeeze_dim::<2>(2)
+        .neg();
+    (nll, h)
+}
+
+/// The `hashmlp` family.
+pub(crate) struct HashMlpFamily;
+
+impl Family for HashMlpFamily {
+    type Config = HashMlpConfig;
+    type Lm = HashMlpLm;
+
+    const ARCH: &'static str = engine::ARCH;
+
+    fn config(preset: &str, context: Option<usize>) -> Result<Self::Config, ModelError> {
+        if context.is_some() {
+            return Err(ModelError::InvalidOption(
+                "--context applies to --arch conv (a hashmlp model's context is its largest order)"
+                    .into(),
+            ));
+        }
+        HashMlpConfig::preset(preset).ok_or_else(|| {
+            ModelError::InvalidOption(format!(
+                "unknown hashmlp preset {preset:?} (expected one of: {})",
+                HashMlpConfig::PRESETS.join(", ")
+            ))
+        })
+    }
+
+    fn validate(cfg: &Self::Config) -> Result<(), String> {
+        cfg.validate()
+    }
+
+    fn geometry(cfg: &Self::Config) -> Geometry {
+        Geometry {
+            context: cfg.context(),
+            receptive_field: 0,
+            max_order: cfg.context(),
+        }
+    }
+
+    fn parameters(cfg: &Self::Config) -> usize {
+        cfg.parameters()
+    }
+
+    fn flops_per_byte(cfg: &Self::Config) -> usize {
+        cfg.flops_per_byte()
+    }
+
+    fn init(cfg: &Self::Config, seed: u64, device: &Device) -> Self::Lm {
+        HashMlpLm::init(cfg, seed, device)
+    }
+
+    fn build(
+        cfg: &Self::Config,
+        device: &Device,
+        get: TensorSource<'_>,
+    ) -> Result<Self::Lm, ModelError> {
+        HashMlpLm::build(cfg, device, get)
+    }
+
+    fn to_tensors(lm: &Self::Lm) -> Vec<CkptTensor> {
+        lm.to_tensors()
+    }
+
+    /// The tables as `F16` (half the size; the engine widens them exactly), the rest `F32`.
+    fn export(_cfg: &Self::Config, tensors: Vec<CkptTensor>) -> Vec<CkptTensor> {
+        tensors
+            .into_iter()
+            .map(|t| match (&t.data, t.name.starts_with("tables.")) {
+                (bltpatch_checkpoint::TensorData::F32(v), true) => {
+                    CkptTensor::f16(t.name.clone(), t.shape.clone(), v)
+                }
+                _ => t,
+            })
+            .collect()
+    }
+
+    fn loss(
+        lm: &Self::Lm,
+        cfg: &Self::Config,
+        windows: &[Window<'_>],
+        extra: &FamilyHyper,
+        device: &Device,
+    ) -> Loss {
+        let batch = HostBatch::new(cfg, windows);
+        let out = lm.forward(&batch.inputs(device), !extra.entropy_trains_tables);
+        let (nll, h) = nll_and_entropy(out.logits, batch.targets(device));
+        let w = batch.weights(device);
+        let n = batch.counted.max(1) as f32;
+        let nll = (nll * w.clone()).sum().div_scalar(n);
+        let err = out.entropy - h.detach();
+        let mse = (err.clone() * err * w).sum().div_scalar(n);
+        Loss {
+            total: nll.clone() + mse.mul_scalar(extra.entropy_weight as f32),
+            nll,
+            counted: batch.counted,
+        }
+    }
+
+    fn score(
+        lm: &Self::Lm,
+        cfg: &Self::Config,
+        windows: &[Window<'_>],
+        device: &Device,
+    ) -> Vec<Scored> {
+        let batch = HostBatch::new(cfg, windows);
+        let out = lm.forward(&batch.inputs(device), false);
+        let (nll, h) = nll_and_entropy(out.logits, batch.targets(device));
+        let nll: Vec<f32> = nll.try_into_vec_as::<f32>().expect("f32 losses");
+        let h: Vec<f32> = h.try_into_vec_as::<f32>().expect("f32 entropies");
+        let pred: Vec<f32> = out
+            .entropy
+            .clamp(0.0, 256f32.ln())
+            .try_into_vec_as::<f32>()
+            .expect("f32 entropies");
+        windows
+            .iter()
+            .enumerate()
+            .map(|(r, w)| {
+                let from = r * batch.len + (w.count_from - w.start);
+                let to = r * batch.len + (w.end - w.start);
+                Scored {
+                    entropies: pred[from..to].to_vec(),
+                    nll: nll[from..to].to_vec(),
+                    distribution_entropies: Some(h[from..to].to_vec()),
+                }
+            })
+            .collect()
+    }
+
+    fn engine(
+        cfg: &Self::Config,
+        tensors: &[CkptTensor],
+    ) -> Result<Box<dyn FinalScorer>, ModelError> {
+        let engine = HashMlpModel::from_tensors(cfg.clone(), |name, _| {
+            tensor_data(tensors, name)
+                .ok_or_else(|| EngineError::InvalidConfig(format!("no tensor {name}")))
+        })
+        .map_err(|e| ModelError::InvalidCheckpoint(format!("the trained weights: {e}")))?;
+        Ok(Box::new(engine))
+    }
+}
