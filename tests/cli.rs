@@ -755,7 +755,8 @@ fn train_hashmlp_then_segment_verify_and_resume() {
             .unwrap();
     assert_eq!(config["arch"], "hashmlp");
     assert_eq!(config["context"], 6);
-    assert!(config["calibration"]["threshold"].as_f64().is_some());
+    assert_eq!(config["calibration"]["rule"], "budget");
+    assert!(config["calibration"]["budget"].as_f64().is_some());
 
     let text = dataset("tiny.txt");
     let text = text.to_str().unwrap();
