@@ -31,7 +31,7 @@ pub mod segment;
 pub mod stream;
 pub mod testing;
 
-pub use baseline::{is_space_like, space_lengths, static_lengths};
+pub use baseline::{is_space_like, space_lengths, static_lengths, static_lengths_fractional};
 pub use batch::{BatchLayout, segment_batch};
 pub use calibrate::{Calibration, CalibrationTarget, calibrate};
 pub use chunked::{
