@@ -114,6 +114,9 @@ impl ExperimentOptions {
         if self.seeds == 0 {
             return bad("--seeds must be at least 1");
         }
+        if self.train.steps == Some(0) {
+            return bad("--steps must be at least 1");
+        }
         if self.train.steps.is_none() && self.train.time_budget.is_none() {
             return bad("give --steps or --time-budget");
         }
@@ -210,10 +213,16 @@ pub fn run(opts: &ExperimentOptions, mut log: impl FnMut(&str)) -> Result<Report
         patchings.push(p);
     }
     let flops_nominal = cfg.flops_per_byte(opts.target_patch_len, seq_len);
+    let parameters = cfg.init(0, &device).parameters();
     log(&format!(
-        "model {} ({} pooling): {:.0} FLOPs/byte at mean patch length {} (encoder {:.0}, pooling {:.0}, global {:.0} = {:.0}/patch, decoder {:.0}); {} + {} held-out windows of {} bytes",
+        "model {} ({} pooling): {} parameters (encoder {}, pooling {}, global {}, decoder {}); {:.0} FLOPs/byte at mean patch length {} (encoder {:.0}, pooling {:.0}, global {:.0} = {:.0}/patch, decoder {:.0}); {} + {} held-out windows of {} bytes",
         opts.preset,
         pooling_name(opts.pooling),
+        parameters.total,
+        parameters.encoder,
+        parameters.pooling,
+        parameters.global,
+        parameters.decoder,
         flops_nominal.total,
         opts.target_patch_len,
         flops_nominal.encoder,
@@ -301,6 +310,7 @@ pub fn run(opts: &ExperimentOptions, mut log: impl FnMut(&str)) -> Result<Report
     Ok(Report::new(
         opts.clone(),
         cfg,
+        parameters,
         text.names().to_vec(),
         setups,
         runs,

@@ -79,7 +79,6 @@ pub fn generate(
     // Patch vectors and global outputs of the closed patches, each `[1, 1, d_global]`.
     let mut patch_vectors: Vec<Tensor<3>> = Vec::new();
     let mut global: Vec<Tensor<3>> = Vec::new();
-    let hash_cfg = &cfg.encoder;
 
     for t in 0..prompt.len() + n {
         if lookahead == 0 {
@@ -92,7 +91,8 @@ pub fn generate(
         let e = (t > 0).then(|| {
             let int = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [1, t]), device);
             let tokens = int(out.bytes.iter().map(|&b| b as i64).collect());
-            let hash: Vec<Tensor<2, Int>> = hash_cfg
+            let hash: Vec<Tensor<2, Int>> = cfg
+                .encoder
                 .hash_ids(&out.bytes, t)
                 .into_iter()
                 .map(int)

@@ -120,6 +120,21 @@ impl LatentConfig {
     }
 }
 
+/// Parameters of each part of the model ([`LatentModel::parameters`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Parameters {
+    /// Local encoder (most of them in the hashed n-gram tables, which cost a look-up).
+    pub encoder: usize,
+    /// Pooling.
+    pub pooling: usize,
+    /// Global model.
+    pub global: usize,
+    /// Local decoder with its head.
+    pub decoder: usize,
+    /// Everything.
+    pub total: usize,
+}
+
 /// FLOPs per byte of each part of the model ([`LatentConfig::flops_per_byte`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Flops {
@@ -199,6 +214,23 @@ impl LatentInput {
 }
 
 impl LatentModel {
+    /// Parameters of each part.
+    pub fn parameters(&self) -> Parameters {
+        let (e, p, g, d) = (
+            self.encoder.num_params(),
+            self.pooling.num_params(),
+            self.global.num_params(),
+            self.decoder.num_params(),
+        );
+        Parameters {
+            encoder: e,
+            pooling: p,
+            global: g,
+            decoder: d,
+            total: e + p + g + d,
+        }
+    }
+
     /// Logits `[B, L, 256]`: position `j` predicts byte `j` from bytes `0 .. j` (and the patch
     /// layout of those bytes).
     pub fn forward(&self, input: &LatentInput) -> Tensor<3> {

@@ -4,9 +4,9 @@
 //!
 //! Library calls made (the whole surface this crate depends on):
 //! [`bltpatch::Model::default_model`], [`bltpatch::Model::load`],
-//! [`bltpatch::EntropyModel::entropies`] (calibration text), [`bltpatch::calibrate`] with
+//! [`bltpatch::EntropyModel::entropies`] (calibration text), [`bltpatch::calibrate()`] with
 //! [`bltpatch::CalibrationTarget::Global`], [`bltpatch::PatchConfig`] / [`bltpatch::Rule`],
-//! [`bltpatch::segment`], [`bltpatch::segment_batch`] (BLT's `patch_lengths` / `patch_ids`),
+//! [`bltpatch::segment()`], [`bltpatch::segment_batch`] (BLT's `patch_lengths` / `patch_ids`),
 //! [`bltpatch::BatchLayout::from_lengths`] (the baselines' layout),
 //! [`bltpatch::static_lengths_fractional`], [`bltpatch::space_lengths`] and
 //! [`bltpatch::StreamingDecoder`].
@@ -155,9 +155,18 @@ impl Layout {
 /// The calibrated parameter of a scheme.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Params {
-    Static { size: f64 },
-    Space { max_patch_len: Option<usize> },
-    Entropy { config: PatchConfig, threshold: f32 },
+    Static {
+        size: f64,
+    },
+    Space {
+        max_patch_len: Option<usize>,
+        /// Mean patch length without a maximum on the calibration text (NaN if not measured).
+        natural_mean: f64,
+    },
+    Entropy {
+        config: PatchConfig,
+        threshold: f32,
+    },
 }
 
 /// A scheme calibrated to a target mean patch length, ready to segment.
@@ -196,11 +205,11 @@ impl<'m> Patching<'m> {
                 "max_patch_len must be at least 1".into(),
             ));
         }
-        Ok(Self::fixed(
-            Scheme::Space,
-            model,
-            Params::Space { max_patch_len },
-        ))
+        let params = Params::Space {
+            max_patch_len,
+            natural_mean: f64::NAN,
+        };
+        Ok(Self::fixed(Scheme::Space, model, params))
     }
 
     /// Entropy patching with the global rule at `threshold` nats.
@@ -229,7 +238,7 @@ impl<'m> Patching<'m> {
     /// Calibrates `scheme` so that its mean patch length on `docs` (each segmented as a
     /// document of its own) is as near `target` as the scheme allows: the static size is the
     /// target itself, the space scheme's maximum patch length is the best of none and `1..=64`,
-    /// and the entropy threshold comes from [`bltpatch::calibrate`] on the model's entropies.
+    /// and the entropy threshold comes from [`bltpatch::calibrate()`] on the model's entropies.
     ///
     /// # Errors
     /// A target below 1, or no bytes in `docs`.
@@ -256,7 +265,8 @@ impl<'m> Patching<'m> {
                     }
                     Ok(bytes as f64 / patches as f64)
                 };
-                let mut best = (None, (mean(None)? - target).abs());
+                let natural_mean = mean(None)?;
+                let mut best = (None, (natural_mean - target).abs());
                 for m in (1..=64).rev() {
                     let err = (mean(Some(m))? - target).abs();
                     if err < best.1 {
@@ -265,6 +275,7 @@ impl<'m> Patching<'m> {
                 }
                 Params::Space {
                     max_patch_len: best.0,
+                    natural_mean,
                 }
             }
             Scheme::EntropyGlobal => {
@@ -312,10 +323,18 @@ impl<'m> Patching<'m> {
     pub fn describe(&self) -> String {
         match self.params {
             Params::Static { size } => format!("size {size}"),
-            Params::Space { max_patch_len } => match max_patch_len {
-                Some(m) => format!("max_patch_len {m}"),
-                None => "no max_patch_len".into(),
-            },
+            Params::Space {
+                max_patch_len,
+                natural_mean,
+            } => {
+                let m = max_patch_len
+                    .map_or("no max_patch_len".into(), |m| format!("max_patch_len {m}"));
+                if natural_mean.is_nan() {
+                    m
+                } else {
+                    format!("{m} (mean {natural_mean:.2} without)")
+                }
+            }
             Params::Entropy { threshold, .. } => format!("threshold {threshold:.4} nats"),
         }
     }
@@ -326,7 +345,7 @@ impl<'m> Patching<'m> {
             Params::Static { size } => {
                 bltpatch::static_lengths_fractional(doc.len(), size).expect("size >= 1")
             }
-            Params::Space { max_patch_len } => {
+            Params::Space { max_patch_len, .. } => {
                 bltpatch::space_lengths(doc, max_patch_len).expect("max_patch_len >= 1")
             }
             Params::Entropy { config, .. } => bltpatch::segment(&self.model.0, doc, &config),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::error::LatentError;
 use crate::experiment::{ExperimentOptions, Run, SchemeSetup, pooling_name, write_atomic};
-use crate::model::{Flops, LatentConfig};
+use crate::model::{Flops, LatentConfig, Parameters};
 use crate::patching::Scheme;
 use crate::svg::{Series, line_chart};
 
@@ -76,6 +76,8 @@ pub struct Report {
     pub options: ExperimentOptions,
     /// The model configuration.
     pub model: LatentConfig,
+    /// Its parameters per part.
+    pub parameters: Parameters,
     /// Corpus file names.
     pub files: Vec<String>,
     /// The schemes as calibrated.
@@ -91,6 +93,7 @@ impl Report {
     pub fn new(
         options: ExperimentOptions,
         model: LatentConfig,
+        parameters: Parameters,
         files: Vec<String>,
         setups: Vec<SchemeSetup>,
         runs: Vec<Run>,
@@ -121,6 +124,7 @@ impl Report {
         Self {
             options,
             model,
+            parameters,
             files,
             setups,
             summary,
@@ -141,9 +145,10 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "Model `{}` with {} pooling; target mean patch length {}; {} per run; batch {} × {} bytes; \
-             lr {}; backend {}; seeds {}..{}. Held-out: {} windows per file of the last 5 % of {}.\n",
+            "Model `{}` ({} parameters) with {} pooling; target mean patch length {}; {} per run; batch {} × {} bytes; \
+             lr {}; backend {}; {}. Held-out: {} windows per file of the last 5 % of {}.\n",
             o.preset,
+            self.parameters.total,
             pooling_name(o.pooling),
             o.target_patch_len,
             budget,
@@ -151,8 +156,10 @@ impl Report {
             o.train.seq_len,
             o.train.lr,
             o.backend.name(),
-            o.first_seed,
-            o.first_seed + o.seeds as u64,
+            match o.seeds {
+                1 => format!("seed {}", o.first_seed),
+                n => format!("seeds {}–{}", o.first_seed, o.first_seed + n as u64 - 1),
+            },
             o.final_windows_per_file,
             self.files.join(", ")
         );
@@ -189,7 +196,10 @@ impl Report {
                 r.wall_s,
             );
         }
-        let _ = writeln!(s, "\nHeld-out bits/byte per file (mean over seeds):\n");
+        let _ = writeln!(
+            s,
+            "\nHeld-out bits/byte per file, mean over seeds (mean patch length):\n"
+        );
         let _ = writeln!(s, "| scheme | {} |", self.files.join(" | "));
         let _ = writeln!(s, "|---|{}", "---|".repeat(self.files.len()));
         for r in &self.summary {
@@ -197,10 +207,12 @@ impl Report {
             let cells: Vec<String> = (0..self.files.len())
                 .map(|f| {
                     let v: Vec<f64> = runs.iter().filter_map(|x| x.eval.per_file[f]).collect();
-                    if v.is_empty() {
-                        "-".into()
-                    } else {
-                        format!("{:.3}", v.iter().sum::<f64>() / v.len() as f64)
+                    let len = runs.first().and_then(|x| x.eval.per_file_patch_len[f]);
+                    match (v.is_empty(), len) {
+                        (false, Some(len)) => {
+                            format!("{:.3} ({len:.2})", v.iter().sum::<f64>() / v.len() as f64)
+                        }
+                        _ => "-".into(),
                     }
                 })
                 .collect();

@@ -49,12 +49,12 @@ impl Default for TrainOptions {
         Self {
             steps: None,
             time_budget: Some(Duration::from_secs(600)),
-            batch_size: 16,
+            batch_size: 8,
             seq_len: 512,
-            lr: 3e-3,
+            lr: 1e-2,
             min_lr_ratio: 0.1,
-            warmup_steps: 100,
-            eval_every: 100,
+            warmup_steps: 30,
+            eval_every: 50,
             seed: 0,
         }
     }
@@ -71,6 +71,8 @@ pub struct Evaluation {
     pub patches: usize,
     /// Bits per byte of each corpus file's windows (`None` where it has none).
     pub per_file: Vec<Option<f64>>,
+    /// Mean patch length of each corpus file's windows (`None` where it has none).
+    pub per_file_patch_len: Vec<Option<f64>>,
 }
 
 impl Evaluation {
@@ -100,13 +102,10 @@ pub fn evaluate(
 ) -> Evaluation {
     let mut nll = vec![0f64; set.files];
     let mut bytes = vec![0usize; set.files];
-    let mut patches = 0;
+    let mut patches = vec![0usize; set.files];
     for group in set.windows.chunks(batch_size.max(1)) {
         let docs: Vec<&[u8]> = group.iter().map(|(_, d)| *d).collect();
         let layout = patching.layout(&docs);
-        patches += (0..layout.batch)
-            .map(|b| layout.doc_patches(b))
-            .sum::<usize>();
         let batch = HostBatch::new(cfg, &docs, &layout, patching.lookahead());
         let input = LatentInput::new(&batch, device);
         let values: Vec<f32> = (model.nll(&input) * input.weights)
@@ -116,6 +115,7 @@ pub fn evaluate(
             let row = &values[r * batch.len..r * batch.len + doc.len()];
             nll[*f] += row.iter().map(|&x| x as f64).sum::<f64>();
             bytes[*f] += doc.len();
+            patches[*f] += layout.doc_patches(r);
         }
     }
     let total: f64 = nll.iter().sum();
@@ -124,11 +124,16 @@ pub fn evaluate(
     Evaluation {
         bits_per_byte: bpb(total, n),
         bytes: n,
-        patches,
+        patches: patches.iter().sum(),
         per_file: nll
             .iter()
             .zip(&bytes)
             .map(|(&s, &n)| (n > 0).then(|| bpb(s, n)))
+            .collect(),
+        per_file_patch_len: patches
+            .iter()
+            .zip(&bytes)
+            .map(|(&p, &n)| (n > 0).then(|| n as f64 / p as f64))
             .collect(),
     }
 }

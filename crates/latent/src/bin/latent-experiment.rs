@@ -53,19 +53,19 @@ struct Args {
     #[arg(long, default_value_t = 4.5)]
     target_patch_len: f64,
     /// Windows per training step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     batch_size: usize,
     /// Bytes per window.
     #[arg(long, default_value_t = 512)]
     seq_len: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 1e-2)]
     lr: f64,
     /// Warm-up steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 30)]
     warmup_steps: usize,
     /// Evaluate the learning curve every N steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     eval_every: usize,
     /// Held-out windows per file for the learning curve.
     #[arg(long, default_value_t = 8)]
