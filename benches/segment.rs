@@ -1,4 +1,5 @@
-//! Throughput benchmarks (bytes/s): the rules alone on precomputed entropies, the baselines,
+//! Throughput benchmarks (bytes/s): the rules alone on precomputed entropies (global, relative,
+//! combined, budget, and the plain reference loop), the static and space baselines,
 //! and segmentation with the embedded model (batch on 1 and 2 threads, streaming).
 //!
 //! Run: `cargo bench --bench segment`. Input: the committed `datasets/` text, repeated to 4 MiB.
@@ -67,10 +68,16 @@ fn rules(c: &mut Criterion) {
         });
     }
     g.bench_function("reference_global", |b| {
-        b.iter(|| bltpatch::reference::entropy_lengths(black_box(&h), &configs[0].1))
+        b.iter(|| bltpatch_core::reference::entropy_lengths(black_box(&h), &configs[0].1))
     });
-    g.bench_function("static_4", |b| {
-        b.iter(|| static_lengths(black_box(doc.len()), 4))
+    let budget = bltpatch::calibrate(&[&h], bltpatch::CalibrationTarget::Budget, 4.5, None)
+        .unwrap()
+        .config;
+    g.bench_function("budget", |b| {
+        b.iter(|| lengths_from_entropies(black_box(&h), &budget))
+    });
+    g.bench_function("static_4.5", |b| {
+        b.iter(|| static_lengths(black_box(doc.len()), 4.5))
     });
     g.bench_function("space", |b| b.iter(|| space_lengths(black_box(&doc), None)));
     g.finish();

@@ -30,6 +30,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw the entropy of every byte with the threshold and the patch boundaries (SVG).
     Plot(PlotArgs),
+    /// Recalibrate the rule stored with a checkpoint on given text (rewrites its config.json).
+    Calibrate(CalibrateArgs),
 }
 
 /// `bltpatch train`.
@@ -71,7 +73,7 @@ pub struct TrainArgs {
     /// burn backend that trains the conv model: flex (CPU), ndarray or wgpu (GPU); the last two
     /// need a build with `--features ndarray` / `--features wgpu`.
     #[arg(long, value_name = "NAME", default_value = "flex", value_parser = parse_backend)]
-    pub backend: bltpatch_model::Backend,
+    pub backend: BackendName,
     /// Continue the run saved in the output directory (weights, optimizer state, step, clock).
     #[arg(long)]
     pub resume: bool,
@@ -86,9 +88,12 @@ pub struct TrainArgs {
     /// 0.05; 0.1 with `--arch ngram`).
     #[arg(long, value_parser = parse_fraction)]
     pub val_fraction: Option<f64>,
-    /// Mean patch length that the stored threshold is calibrated for.
+    /// Mean patch length that the stored rule is calibrated for.
     #[arg(long, default_value_t = 4.5, value_parser = parse_target)]
     pub target_patch_size: f64,
+    /// The rule whose parameter is calibrated and stored with the checkpoint.
+    #[arg(long, value_enum, default_value_t = CalibratedRule::Budget)]
+    pub rule: CalibratedRule,
     /// No progress bar or periodic lines on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -111,11 +116,11 @@ pub struct ModelArgs {
     pub model: Option<PathBuf>,
 }
 
-/// The rule that turns entropies into boundaries. Values not given come from the checkpoint's
-/// calibration.
+/// The rule that turns entropies into boundaries, or a baseline. Values not given come from the
+/// checkpoint's calibration.
 #[derive(Args, Debug, Clone)]
 pub struct RuleArgs {
-    /// Boundary rule (default: the checkpoint's calibrated rule, else global).
+    /// Boundary rule or baseline (default: the checkpoint's calibrated rule).
     #[arg(long, value_enum)]
     pub rule: Option<RuleKind>,
     /// Global entropy threshold in nats: a byte starts a patch when H[i] > threshold.
@@ -124,7 +129,11 @@ pub struct RuleArgs {
     /// Relative threshold in nats: a byte starts a patch when H[i] - H[i-1] > this.
     #[arg(long, value_parser = parse_threshold)]
     pub relative_threshold: Option<f32>,
-    /// Calibrate the threshold on the input itself for this mean patch length (>= 1).
+    /// Entropy budget in nats: a patch closes once the entropy summed over it reaches this.
+    #[arg(long, value_parser = parse_budget, conflicts_with = "target_patch_size")]
+    pub budget: Option<f64>,
+    /// Calibrate the rule's parameter on the input itself for this mean patch length (>= 1);
+    /// with `--rule static`, the patch size.
     #[arg(long, value_parser = parse_target)]
     pub target_patch_size: Option<f64>,
     /// A patch also ends once it holds this many bytes (>= 1).
@@ -132,7 +141,21 @@ pub struct RuleArgs {
     pub max_patch_len: Option<usize>,
 }
 
-/// Boundary rules.
+impl RuleArgs {
+    /// The flags as the library's rule specification.
+    pub fn spec(&self) -> bltpatch::RuleSpec {
+        bltpatch::RuleSpec {
+            rule: self.rule.map(RuleKind::library),
+            threshold: self.threshold,
+            relative_threshold: self.relative_threshold,
+            budget: self.budget,
+            target_patch_size: self.target_patch_size,
+            max_patch_len: self.max_patch_len,
+        }
+    }
+}
+
+/// Boundary rules and baselines.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuleKind {
     /// H[i] > threshold.
@@ -141,6 +164,38 @@ pub enum RuleKind {
     Relative,
     /// Both conditions.
     Combined,
+    /// A patch closes once the entropy summed over it reaches the budget.
+    Budget,
+    /// Fixed-size patches (--target-patch-size, else the model's calibrated size).
+    Static,
+    /// A patch starts after a space-like byte.
+    Space,
+    /// The boundaries of cl100k BPE tokens.
+    Bpe,
+}
+
+impl RuleKind {
+    /// The library's name for it.
+    pub fn library(self) -> bltpatch::RuleKind {
+        match self {
+            RuleKind::Global => bltpatch::RuleKind::Global,
+            RuleKind::Relative => bltpatch::RuleKind::Relative,
+            RuleKind::Combined => bltpatch::RuleKind::Combined,
+            RuleKind::Budget => bltpatch::RuleKind::Budget,
+            RuleKind::Static => bltpatch::RuleKind::Static,
+            RuleKind::Space => bltpatch::RuleKind::Space,
+            RuleKind::Bpe => bltpatch::RuleKind::Bpe,
+        }
+    }
+}
+
+/// Entropy rules that `train` can calibrate and store with the checkpoint.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CalibratedRule {
+    /// A global threshold.
+    Global,
+    /// A budget per patch.
+    Budget,
 }
 
 /// Input documents.
@@ -250,6 +305,39 @@ pub struct EvalArgs {
     /// Print one JSON object per file.
     #[arg(long)]
     pub json: bool,
+    /// Measure the information per patch with this checkpoint's surprisals instead of the
+    /// patching model's own (a model judging its own patches flatters itself).
+    #[arg(long, value_name = "DIR")]
+    pub reference_model: Option<PathBuf>,
+    /// Calibrate the rule on each file to the mean length of its cl100k BPE tokens, so that
+    /// every scheme is compared at BPE's mean patch length.
+    #[arg(long)]
+    pub at_bpe_mean: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+}
+
+/// `bltpatch calibrate`.
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Text to calibrate on (held-out text of the kind the model will segment).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The checkpoint directory whose calibration is replaced.
+    #[arg(short, long = "model", value_name = "DIR", required = true)]
+    pub model: PathBuf,
+    /// The rule whose parameter is calibrated.
+    #[arg(long, value_enum, default_value_t = CalibratedRule::Budget)]
+    pub rule: CalibratedRule,
+    /// Mean patch length to calibrate for.
+    #[arg(long, default_value_t = 4.5, value_parser = parse_target)]
+    pub target_patch_size: f64,
+    /// A patch also ends once it holds this many bytes (stored with the rule).
+    #[arg(long, value_parser = parse_max_len)]
+    pub max_patch_len: Option<usize>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
@@ -275,6 +363,13 @@ pub struct PlotArgs {
 
 fn parse_threshold(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("must be a finite number >= 0".into()),
+    }
+}
+
+fn parse_budget(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err("must be a finite number >= 0".into()),
     }
@@ -315,9 +410,26 @@ fn parse_lr(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_backend(s: &str) -> Result<bltpatch_model::Backend, String> {
-    s.parse()
-        .map_err(|e: bltpatch_model::ModelError| e.to_string())
+/// A burn backend by name (the training crate checks that it is compiled in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendName {
+    /// burn-flex (CPU).
+    Flex,
+    /// burn-ndarray (CPU).
+    Ndarray,
+    /// burn-wgpu (GPU).
+    Wgpu,
+}
+
+fn parse_backend(s: &str) -> Result<BackendName, String> {
+    match s {
+        "flex" => Ok(BackendName::Flex),
+        "ndarray" => Ok(BackendName::Ndarray),
+        "wgpu" => Ok(BackendName::Wgpu),
+        _ => Err(format!(
+            "unknown backend `{s}` (expected flex, ndarray or wgpu)"
+        )),
+    }
 }
 
 /// `90`, `90s`, `10m`, `1h30m`, `1.5h`: a sum of numbers with the units `h`, `m`, `s` (seconds

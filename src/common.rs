@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use bltpatch::{CalibrationTarget, Model, PatchConfig, Rule, calibrate};
+use bltpatch::{Model, Plan, Rule, Scheme};
 use bltpatch_io::{Input, read_input};
 
-use crate::args::{InputArgs, ModelArgs, RuleArgs, RuleKind};
+use crate::args::{InputArgs, ModelArgs, RuleArgs};
 
 /// Loads `-m DIR`, or the embedded default model.
 pub fn load_model(args: &ModelArgs) -> Result<Model> {
@@ -20,123 +20,34 @@ pub fn load_model(args: &ModelArgs) -> Result<Model> {
     }
 }
 
-/// How boundaries will be decided, once the flags and the checkpoint are combined.
-#[derive(Clone, Copy, Debug)]
-pub enum RulePlan {
-    /// A fixed configuration.
-    Fixed(PatchConfig),
-    /// Calibrate on the input itself, then segment.
-    Calibrate {
-        /// Which threshold to calibrate.
-        target: CalibrationTarget,
-        /// Wanted mean patch length.
-        size: f64,
-        /// Maximum patch length.
-        max_patch_len: Option<usize>,
-    },
+/// Resolves the rule flags against the checkpoint's calibration (a bad combination is a usage
+/// error: exit code 2).
+pub fn resolve_rule(args: &RuleArgs, model: &Model) -> Result<Plan> {
+    Ok(args.spec().resolve(model.calibration())?)
 }
 
-impl RulePlan {
-    /// Resolves the rule flags against the checkpoint's calibration.
-    pub fn resolve(args: &RuleArgs, model: &Model) -> Result<Self> {
-        let calibrated = model.patch_config();
-        let cal_rule = calibrated.map(|c| c.rule());
-        let max_patch_len = args
-            .max_patch_len
-            .or(calibrated.and_then(|c| c.max_patch_len()));
-        let kind = args
-            .rule
-            .unwrap_or(match (args.threshold, args.relative_threshold) {
-                (None, Some(_)) => RuleKind::Relative,
-                (Some(_), Some(_)) => RuleKind::Combined,
-                _ => match cal_rule {
-                    Some(Rule::Relative { .. }) => RuleKind::Relative,
-                    Some(Rule::Combined { .. }) => RuleKind::Combined,
-                    _ => RuleKind::Global,
-                },
-            });
-        let cal_threshold = match cal_rule {
-            Some(Rule::Global { threshold } | Rule::Combined { threshold, .. }) => Some(threshold),
-            _ => None,
-        };
-        let cal_relative = match cal_rule {
-            Some(
-                Rule::Relative { relative_threshold }
-                | Rule::Combined {
-                    relative_threshold, ..
-                },
-            ) => Some(relative_threshold),
-            _ => None,
-        };
-        let relative = args.relative_threshold.or(cal_relative);
-        if let Some(size) = args.target_patch_size {
-            let target = match kind {
-                RuleKind::Global => CalibrationTarget::Global,
-                RuleKind::Relative => CalibrationTarget::Relative,
-                RuleKind::Combined => CalibrationTarget::Combined {
-                    relative_threshold: relative.context(
-                        "--rule combined with --target-patch-size needs --relative-threshold",
-                    )?,
-                },
-            };
-            return Ok(RulePlan::Calibrate {
-                target,
-                size,
-                max_patch_len,
-            });
-        }
-        let threshold = args.threshold.or(cal_threshold);
-        let missing = |what: &str| {
-            anyhow::anyhow!(
-                "the model has no calibrated {what}: pass --{what} or --target-patch-size"
-            )
-        };
-        let rule = match kind {
-            RuleKind::Global => Rule::Global {
-                threshold: threshold.ok_or_else(|| missing("threshold"))?,
-            },
-            RuleKind::Relative => Rule::Relative {
-                relative_threshold: relative.ok_or_else(|| missing("relative-threshold"))?,
-            },
-            RuleKind::Combined => Rule::Combined {
-                threshold: threshold.ok_or_else(|| missing("threshold"))?,
-                relative_threshold: relative.ok_or_else(|| missing("relative-threshold"))?,
-            },
-        };
-        Ok(RulePlan::Fixed(
-            PatchConfig::new(rule)?.with_max_patch_len(max_patch_len)?,
-        ))
+/// The scheme for documents with these entropies: fixed, or calibrated on them (and reported
+/// on stderr).
+pub fn scheme_for(plan: &Plan, entropies: &[&[f32]]) -> Result<Scheme> {
+    let (scheme, calibration) = plan.scheme_for(entropies)?;
+    if let (Some(c), Scheme::Entropy(cfg)) = (calibration, scheme) {
+        eprintln!(
+            "calibrated {} = {} on {} bytes: mean patch length {:.3}",
+            parameter_name(&cfg.rule()),
+            c.value,
+            c.bytes,
+            c.mean_patch_len
+        );
     }
+    Ok(scheme)
+}
 
-    /// The configuration for documents with these entropies: fixed, or calibrated on them (and
-    /// reported on stderr).
-    pub fn config_for(&self, entropies: &[&[f32]]) -> Result<PatchConfig> {
-        match *self {
-            RulePlan::Fixed(cfg) => Ok(cfg),
-            RulePlan::Calibrate {
-                target,
-                size,
-                max_patch_len,
-            } => {
-                if entropies.iter().all(|h| h.is_empty()) {
-                    // Nothing to calibrate on: any threshold gives no patches.
-                    return Ok(PatchConfig::new(Rule::Global { threshold: 0.0 })?);
-                }
-                let c = calibrate(entropies, target, size, max_patch_len)?;
-                eprintln!(
-                    "calibrated {} = {} on {} bytes: mean patch length {:.3}",
-                    if target == CalibrationTarget::Relative {
-                        "relative threshold"
-                    } else {
-                        "threshold"
-                    },
-                    c.value,
-                    c.bytes,
-                    c.mean_patch_len
-                );
-                Ok(c.config)
-            }
-        }
+/// What calibration sets for a rule.
+fn parameter_name(rule: &Rule) -> &'static str {
+    match rule {
+        Rule::Relative { .. } => "relative threshold",
+        Rule::Budget { .. } => "budget",
+        Rule::Global { .. } | Rule::Combined { .. } => "threshold",
     }
 }
 

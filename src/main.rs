@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Plot(a) => cmd::plot::run(a),
+        Command::Calibrate(a) => cmd::calibrate::run(a),
     };
     match result {
         Ok(code) => code,
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
             // One line, whatever the chain of causes.
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("error: {msg}");
-            ExitCode::from(1)
+            ExitCode::from(if is_usage(&e) { 2 } else { 1 })
         }
     }
 }
@@ -59,6 +60,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Flags that do not fit together (found after parsing, e.g. `--budget` with `--rule global`)
+/// are usage errors, like the ones clap finds.
+fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<bltpatch::Error>(),
+            Some(bltpatch::Error::Usage(_))
+        )
+    })
 }
 
 /// A reader that went away (`bltpatch segment big.txt | head`) is not an error.

@@ -70,8 +70,24 @@ fn train_ngram_then_segment_batch_equals_streaming() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("held-out bits/byte"), "{out}");
-    assert!(out.contains("calibrated threshold"), "{out}");
+    assert!(out.contains("calibrated budget"), "{out}");
     assert!(dir.path().join("model/config.json").exists());
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("model/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["calibration"]["rule"], "budget");
+    // The corpus is recorded by name, size and SHA-256, never by path.
+    let corpus_entry = &config["training"]["corpus"][0];
+    assert_eq!(corpus_entry["file"], "en_books_slice.txt");
+    assert_eq!(
+        corpus_entry["sha256"],
+        "a20a685594b996662ad1bfd3c2854e74305a573d6db4ee6036e907297f6d1936"
+    );
+    assert!(
+        !std::str::from_utf8(&std::fs::read(dir.path().join("model/config.json")).unwrap())
+            .unwrap()
+            .contains("datasets/")
+    );
     assert!(dir.path().join("model/model.safetensors").exists());
 
     let text = dataset("tiny.txt");
@@ -226,6 +242,34 @@ fn bad_flag_values_are_usage_errors() {
         &["segment", "--threshold", "NaN", "a.txt"],
         &["segment", "--threshold", "inf", "a.txt"],
         &["segment", "--relative-threshold", "nan", "a.txt"],
+        &["segment", "--budget", "-1", "a.txt"],
+        &["segment", "--budget", "NaN", "a.txt"],
+        &["segment", "--budget", "inf", "a.txt"],
+        &["segment", "--rule", "global", "--budget", "8", "a.txt"],
+        &["segment", "--rule", "budget", "--threshold", "2", "a.txt"],
+        &[
+            "segment",
+            "--budget",
+            "8",
+            "--target-patch-size",
+            "4",
+            "a.txt",
+        ],
+        &[
+            "segment",
+            "--rule",
+            "space",
+            "--target-patch-size",
+            "4",
+            "a.txt",
+        ],
+        &["segment", "--rule", "bpe", "--max-patch-len", "4", "a.txt"],
+        &["verify", "--rule", "global", "--budget", "8", "a.txt"],
+        &["eval", "--rule", "global", "--budget", "8", "a.txt"],
+        &[
+            "plot", "--rule", "global", "--budget", "8", "a.txt", "-o", "x.svg",
+        ],
+        &["eval", "--at-bpe-mean", "--target-patch-size", "4", "a.txt"],
         &["segment", "--target-patch-size", "0.5", "a.txt"],
         &["segment", "--threads", "0", "a.txt"],
         &["segment", "--format", "xml", "a.txt"],
@@ -379,11 +423,179 @@ fn eval_json_reports_the_model_and_the_baselines() {
     let patches = v["patches"].as_u64().unwrap();
     let mean = v["mean_patch_len"].as_f64().unwrap();
     assert!((mean - bytes as f64 / patches as f64).abs() < 1e-9);
-    for baseline in ["static", "space"] {
+    for baseline in ["static", "space", "bpe"] {
         assert!(v[baseline]["patch_information_cv"].as_f64().unwrap() > 0.0);
+        let share = v[baseline]["share_under_2_bits"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share));
     }
+    // Static patches at exactly the rule's patch count (a fractional size).
+    assert_eq!(v["static"]["patches"].as_u64().unwrap(), patches);
+    assert_eq!(v["information_model"], "self");
     let plain = run(&["eval", text.to_str().unwrap()], dir.path());
     assert!(stdout(&plain).contains("bits/byte"));
+    assert!(stdout(&plain).contains("bpe (cl100k)"));
+}
+
+/// The budget rule end to end: batch = streaming = threads, verify, calibration on the input,
+/// eval at BPE's mean length with an independent reference model, and the plot's running sum.
+#[test]
+fn budget_rule_segments_verifies_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("code_rust_slice.txt");
+    let text = text.to_str().unwrap();
+    let n = std::fs::metadata(text).unwrap().len() as usize;
+    let seg = |extra: &[&str]| {
+        let o = run(
+            &[&["segment", "--format", "lengths", text][..], extra].concat(),
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        lengths(&o)
+    };
+    let batch = seg(&["--rule", "budget", "--budget", "9.5"]);
+    assert_eq!(batch.iter().sum::<usize>(), n);
+    assert_eq!(seg(&["--budget", "9.5", "--streaming"]), batch);
+    assert_eq!(seg(&["--budget", "9.5", "--threads", "1"]), batch);
+    let capped = seg(&["--budget", "9.5", "--max-patch-len", "3"]);
+    assert!(capped.iter().all(|&l| (1..=3).contains(&l)));
+    assert_eq!(
+        seg(&["--budget", "9.5", "--max-patch-len", "3", "--streaming"]),
+        capped
+    );
+    // Calibrated on the input: the mean within 1% of the target.
+    let o = run(
+        &[
+            "segment",
+            "--format",
+            "lengths",
+            "--rule",
+            "budget",
+            "--target-patch-size",
+            "6",
+            text,
+        ],
+        dir.path(),
+    );
+    assert!(stderr(&o).contains("calibrated budget"), "{}", stderr(&o));
+    let cal = lengths(&o);
+    let mean = n as f64 / cal.len() as f64;
+    assert!((mean - 6.0).abs() / 6.0 < 0.01, "{mean}");
+
+    let v = run(
+        &["verify", "--budget", "9.5", "--max-patch-len", "5", text],
+        dir.path(),
+    );
+    assert!(
+        stdout(&v).trim_end().ends_with(" 0 mismatches"),
+        "{}",
+        stdout(&v)
+    );
+
+    // eval with an independent reference model, every scheme at cl100k's mean length.
+    let o = run(
+        &[
+            "train",
+            "--arch",
+            "ngram",
+            "--order",
+            "3",
+            &dataset("en_books_slice.txt").to_string_lossy(),
+            "-o",
+            "ref",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &[
+            "eval",
+            "--json",
+            "--rule",
+            "budget",
+            "--at-bpe-mean",
+            "--reference-model",
+            "ref",
+            text,
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(r["rule"], "budget");
+    assert_eq!(r["information_model"], "ref");
+    assert!(r["reference_bits_per_byte"].as_f64().unwrap() > 0.5);
+    let bpe_mean = r["bpe"]["mean_patch_len"].as_f64().unwrap();
+    for scheme in [&r, &r["static"]] {
+        let m = scheme["mean_patch_len"].as_f64().unwrap();
+        assert!((m - bpe_mean).abs() / bpe_mean < 0.01, "{m} vs {bpe_mean}");
+    }
+
+    let o = run(
+        &[
+            "plot", text, "--budget", "9.5", "--range", "0..90", "-o", "b.svg",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(dir.path().join("b.svg")).unwrap();
+    assert!(
+        svg.contains("budget 9.500") && svg.contains("<path d=\"M"),
+        "budget drawing"
+    );
+}
+
+/// The baselines are rules of `segment`: static (fractional), space and BPE token boundaries.
+#[test]
+fn baselines_are_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("tiny.txt");
+    let text = text.to_str().unwrap();
+    let n = std::fs::metadata(text).unwrap().len() as usize;
+    for (extra, streaming_too) in [
+        (
+            &["--rule", "static", "--target-patch-size", "4.5"][..],
+            true,
+        ),
+        (&["--rule", "static"][..], true),
+        (&["--rule", "space", "--max-patch-len", "12"][..], true),
+        (&["--rule", "bpe"][..], false),
+    ] {
+        let o = run(
+            &[&["segment", "--format", "lengths", text][..], extra].concat(),
+            dir.path(),
+        );
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        let l = lengths(&o);
+        assert_eq!(l.iter().sum::<usize>(), n, "{extra:?}");
+        if streaming_too {
+            let s = run(
+                &[
+                    &["segment", "--format", "lengths", "--streaming", text][..],
+                    extra,
+                ]
+                .concat(),
+                dir.path(),
+            );
+            assert_eq!(s.stdout, o.stdout, "{extra:?} --streaming");
+        }
+        if extra[1] == "static" {
+            // Fractional sizes spread boundaries evenly: the mean is 4.5 up to the last patch.
+            assert!((n as f64 / l.len() as f64 - 4.5).abs() < 0.01);
+        }
+    }
+    assert_error(
+        &run(
+            &["segment", "--rule", "bpe", "--streaming", text],
+            dir.path(),
+        ),
+        1,
+        "no byte-by-byte decoder",
+    );
+    assert_error(
+        &run(&["verify", "--rule", "space", text], dir.path()),
+        2,
+        "does not use the model",
+    );
 }
 
 #[test]
@@ -404,8 +616,27 @@ fn plot_writes_an_svg() {
     assert!(o.status.success(), "{}", stderr(&o));
     let svg = std::fs::read_to_string(dir.path().join("p.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert!(svg.contains("<polyline") && svg.contains("threshold"));
+    assert_eq!(svg.matches("</svg>").count(), 1);
+    // The default model's rule is the budget: its line and the running sum are drawn.
+    assert!(
+        svg.contains("<polyline") && svg.contains("budget "),
+        "budget drawing"
+    );
     assert_eq!(svg.matches("<circle").count(), 80);
+    let o = run(
+        &[
+            "plot",
+            text.to_str().unwrap(),
+            "--threshold",
+            "2.5",
+            "-o",
+            "t.svg",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(dir.path().join("t.svg")).unwrap();
+    assert!(svg.contains("threshold 2.500"), "threshold line");
     assert_error(
         &run(
             &[
@@ -453,12 +684,16 @@ fn train_conv_then_segment_and_resume() {
     assert!(out.contains("trained a conv model"), "{out}");
     assert!(out.contains("6 steps"), "{out}");
     assert!(out.contains("held-out bits/byte"), "{out}");
-    assert!(out.contains("calibrated threshold"), "{out}");
+    assert!(out.contains("calibrated budget"), "{out}");
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("conv/config.json")).unwrap())
             .unwrap();
     assert_eq!(config["arch"], "conv");
-    assert!(config["calibration"]["threshold"].as_f64().is_some());
+    assert!(config["calibration"]["budget"].as_f64().is_some());
+    assert_eq!(
+        config["training"]["corpus"][0]["file"],
+        "en_books_slice.txt"
+    );
 
     let text = dataset("tiny.txt");
     let text = text.to_str().unwrap();
@@ -510,6 +745,18 @@ fn train_conv_bad_input() {
     assert_error(&train(&["-", "-o", "m"]), 1, "stdin");
     assert_error(&train(&[corpus, "--order", "3"]), 1, "--arch ngram");
     assert_error(&train(&[corpus, "--backend", "cuda"]), 2, "unknown backend");
+    // A backend this build lacks (or no GPU adapter) fails before any output exists.
+    if !cfg!(feature = "wgpu") {
+        assert_error(
+            &train(&[corpus, "--backend", "wgpu", "-o", "gpu"]),
+            1,
+            "wgpu",
+        );
+        assert!(
+            !p.join("gpu").exists(),
+            "a failed run left its output directory"
+        );
+    }
     assert_error(&train(&[corpus, "--time-budget", "ten"]), 2, "duration");
 
     // `--resume` on a checkpoint of the other architecture.

@@ -15,9 +15,7 @@ fn write_model(dir: &Path) -> ConvModel {
     let model = ConvModel::random(cfg, 11);
     let mut config = model.checkpoint_config();
     config.calibration = Some(CalibrationRecord {
-        rule: "global".into(),
-        threshold: Some(2.5),
-        relative_threshold: None,
+        rule: bltpatch::Rule::Global { threshold: 2.5 },
         max_patch_len: None,
         target_patch_size: 4.5,
         mean_patch_len: 0.0,
@@ -31,7 +29,7 @@ fn write_model(dir: &Path) -> ConvModel {
 fn facade_loads_conv_checkpoints_and_all_paths_agree() {
     let dir = tempfile::tempdir().unwrap();
     write_model(&dir.path().join("m"));
-    let model = Model::load(&dir.path().join("m")).unwrap();
+    let model = Model::load(dir.path().join("m")).unwrap();
     assert_eq!(model.config().arch, "conv");
     let text = std::fs::read(format!("{}/datasets/tiny.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let doc = &text[..6000];

@@ -1,13 +1,14 @@
 //! `bltpatch segment`.
 //!
 //! With a fixed rule, documents go through in bounded memory: an input file is memory-mapped,
-//! a large document is segmented in parallel chunks ([`segment_chunked_into`]) or byte by byte
-//! (`--streaming`), and its patch lengths go to the writer as patches close; the pages of the
-//! map that no chunk will read again are released as the work advances. Peak memory is then a
-//! few megabytes beyond the model, whatever the input's size, for the `lengths`, `jsonl` and
-//! `npy` formats (`text` prints whole documents, so it holds one document's lengths, and its
-//! entropies when colouring). Calibrating on the input (`--target-patch-size`) needs every
-//! entropy first and holds them.
+//! a large document is segmented by the library in parallel chunks
+//! ([`Patcher::segment_into`]) or byte by byte by its decoder (`--streaming`), and its patch
+//! lengths go to the writer as patches close; the pages of the map that no chunk will read
+//! again are released as the work advances. Peak memory is then a few megabytes beyond the
+//! model, whatever the input's size, for the `lengths`, `jsonl` and `npy` formats (`text`
+//! prints whole documents, so it holds one document's lengths, and its entropies when
+//! colouring). Calibrating on the input (`--target-patch-size`) needs every entropy first and
+//! holds them.
 
 use std::ops::Range;
 use std::process::ExitCode;
@@ -15,15 +16,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::Result;
 use bltpatch::{
-    BoundaryTracker, DEFAULT_CHUNK_LEN, EntropyModel, EntropyStream, Model, PatchConfig,
-    entropies_chunked_into, lengths_from_entropies, segment_chunked, segment_chunked_into,
+    DEFAULT_CHUNK_LEN, EntropyModel, EntropyStream, LengthScanner, Model, Patcher, Scheme,
+    entropies_chunked_into,
 };
 use bltpatch_io::{Format, Input, IoError, PatchWriter, writer};
 use rayon::prelude::*;
 
 use crate::args::{OutputFormat, SegmentArgs};
 use crate::common::{
-    Document, RulePlan, document_iter, documents, load_model, pool, read_inputs, require_output,
+    Document, document_iter, documents, load_model, pool, read_inputs, require_output,
+    resolve_rule, scheme_for,
 };
 use crate::progress::Progress;
 
@@ -40,7 +42,7 @@ const SINK_LEN: usize = 1 << 16;
 const RELEASE_STEP: usize = 8 << 20;
 /// Bytes between two checks of cancellation and release in the byte-by-byte decoder.
 const DECODE_STEP: usize = 1 << 20;
-/// Chunk rounds of [`segment_chunked_into`] that may still be in flight behind the chunk being
+/// Chunk rounds of the chunked segmentation that may still be in flight behind the chunk being
 /// scored, counted in chunks per thread (it runs 4 per thread at once; twice that for margin).
 const ROUNDS_BEHIND: usize = 8;
 
@@ -52,11 +54,15 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         OutputFormat::Jsonl => Format::Jsonl,
         OutputFormat::Npy => Format::Npy,
     };
+    args.rule.spec().validate()?;
     if format == Format::Npy {
         require_output(&args.output, "--format npy")?;
     }
     let model = load_model(&args.model)?;
-    let plan = RulePlan::resolve(&args.rule, &model)?;
+    let plan = resolve_rule(&args.rule, &model)?;
+    if let (true, bltpatch::Plan::Fixed(Scheme::Bpe)) = (args.streaming, plan) {
+        Patcher::new(&model, Scheme::Bpe)?.decoder()?;
+    }
     let files = read_inputs(&args.files)?;
     let pool = pool(args.threads)?;
     let colour =
@@ -74,7 +80,7 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     };
 
     match plan {
-        RulePlan::Fixed(cfg) => {
+        bltpatch::Plan::Fixed(scheme) => {
             for f in &files {
                 // A whole file is one document, borrowed from the map: its pages can be released.
                 let source = args.input.jsonl_field.is_none().then_some(&f.data);
@@ -84,25 +90,44 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
                     if group.is_empty() {
                         break;
                     }
-                    job.group(&group, source, &cfg, out.as_mut())?;
+                    job.group(&group, source, scheme, out.as_mut())?;
                 }
             }
         }
-        RulePlan::Calibrate { .. } => {
+        bltpatch::Plan::Calibrate { .. } => {
             // Calibration on the input needs every entropy first.
             let mut docs = Vec::new();
             for f in &files {
                 docs.extend(documents(f, &args.input)?);
             }
-            let all_h: Vec<Vec<f32>> =
-                pool.install(|| docs.iter().map(|d| job.entropies(&d.bytes)).collect());
+            let tracked = Tracked::new(&model, &progress, None, 0);
+            let all_h: Vec<Vec<f32>> = pool.install(|| {
+                docs.iter()
+                    .map(|d| {
+                        let mut h = Vec::with_capacity(d.bytes.len());
+                        entropies_chunked_into(&tracked, &d.bytes, DEFAULT_CHUNK_LEN, |part| {
+                            h.extend_from_slice(part)
+                        });
+                        h
+                    })
+                    .collect()
+            });
             let refs: Vec<&[f32]> = all_h.iter().map(Vec::as_slice).collect();
-            let cfg = plan.config_for(&refs)?;
+            let scheme = scheme_for(&plan, &refs)?;
+            let patcher = Patcher::new(&model, scheme)?;
             for (d, h) in docs.iter().zip(&all_h) {
-                let lengths = if job.streaming {
-                    tracker_lengths(h, &cfg)
-                } else {
-                    lengths_from_entropies(h, &cfg)
+                let lengths = match (job.streaming, scheme) {
+                    // the decoder's state machine on the same entropies
+                    (true, Scheme::Entropy(cfg)) => {
+                        let mut lengths = Vec::with_capacity(h.len() / 4 + 1);
+                        let mut scanner = LengthScanner::new(cfg);
+                        for &e in h.iter() {
+                            scanner.push(e, |l| lengths.push(l));
+                        }
+                        scanner.finish(|l| lengths.push(l));
+                        lengths
+                    }
+                    _ => patcher.lengths_from_entropies(&d.bytes, h),
                 };
                 let h = colour.then_some(h.as_slice());
                 out.write_document(&d.name, &d.bytes, &lengths, h)?;
@@ -152,7 +177,7 @@ impl Job<'_> {
         &self,
         docs: &[Document],
         source: Option<&Input>,
-        cfg: &PatchConfig,
+        scheme: Scheme,
         out: &mut dyn PatchWriter,
     ) -> Result<()> {
         let large = |d: &Document| docs.len() == 1 || d.bytes.len() >= LARGE_DOC;
@@ -160,7 +185,8 @@ impl Job<'_> {
             docs.par_iter()
                 .map(|d| {
                     let model = Tracked::new(self.model, self.progress, None, 0);
-                    (!large(d)).then(|| self.whole(&model, &d.bytes, cfg))
+                    let patcher = Patcher::new(&model, scheme).expect("a resolved scheme");
+                    (!large(d)).then(|| self.whole(&patcher, &d.bytes))
                 })
                 .collect()
         });
@@ -169,7 +195,7 @@ impl Job<'_> {
                 Some((lengths, h)) => {
                     out.write_document(&d.name, &d.bytes, &lengths, h.as_deref())?
                 }
-                None => self.large(d, source, cfg, out)?,
+                None => self.large(d, source, scheme, out)?,
             }
         }
         Ok(())
@@ -181,17 +207,18 @@ impl Job<'_> {
         &self,
         d: &Document,
         source: Option<&Input>,
-        cfg: &PatchConfig,
+        scheme: Scheme,
         out: &mut dyn PatchWriter,
     ) -> Result<()> {
         let behind = ROUNDS_BEHIND * self.pool.current_num_threads() * DEFAULT_CHUNK_LEN;
         let model = Tracked::new(self.model, self.progress, source, behind);
+        let patcher = Patcher::new(&model, scheme)?;
         let doc = &d.bytes[..];
         if !out.is_incremental() {
-            let (lengths, h) = self.pool.install(|| self.whole(&model, doc, cfg));
+            let (lengths, h) = self.pool.install(|| self.whole(&patcher, doc));
             out.write_document(&d.name, doc, &lengths, h.as_deref())?;
         } else {
-            self.stream_to(&model, d, cfg, out)?;
+            self.stream_to(&patcher, d, out)?;
         }
         // done with this file: none of its pages need stay resident while other files are read
         if let Some(input) = source {
@@ -203,12 +230,12 @@ impl Job<'_> {
     /// Segments a large document and hands its lengths to `out` as patches close.
     fn stream_to(
         &self,
-        model: &Tracked,
+        patcher: &Patcher<&Tracked>,
         d: &Document,
-        cfg: &PatchConfig,
         out: &mut dyn PatchWriter,
     ) -> Result<()> {
         let doc = &d.bytes[..];
+        let model = *patcher.model();
         out.begin_document(&d.name, doc.len())?;
         let mut sink = Sink {
             out: &mut *out,
@@ -217,11 +244,21 @@ impl Job<'_> {
             cancelled: &model.cancelled,
         };
         if self.streaming {
-            decode_into(model, doc, cfg, |_| {}, |len| sink.push(len));
+            let mut decoder = patcher.decoder()?;
+            for (k, piece) in doc.chunks(DECODE_STEP).enumerate() {
+                if model.is_cancelled() {
+                    break;
+                }
+                model.release_before((k * DECODE_STEP).saturating_sub(model.context() + 1));
+                decoder.push_slice_lengths(piece, |len| sink.push(len));
+                model.progress.inc(piece.len() as u64);
+            }
+            if let Some(last) = decoder.finish() {
+                sink.push(last);
+            }
         } else {
-            self.pool.install(|| {
-                segment_chunked_into(model, doc, cfg, DEFAULT_CHUNK_LEN, |len| sink.push(len))
-            });
+            self.pool
+                .install(|| patcher.segment_into(doc, |len| sink.push(len)));
         }
         sink.finish()?;
         out.end_document()?;
@@ -229,103 +266,31 @@ impl Job<'_> {
     }
 
     /// A document's lengths (and entropies if kept), whole.
-    fn whole(&self, model: &Tracked, doc: &[u8], cfg: &PatchConfig) -> Segmented {
-        let keep = self.keep_entropies;
+    fn whole(&self, patcher: &Patcher<&Tracked>, doc: &[u8]) -> Segmented {
+        let keep = self.keep_entropies && patcher.scheme().uses_entropy();
         if self.streaming {
+            let mut decoder = patcher.decoder().expect("checked before the run");
             let mut lengths = Vec::with_capacity(doc.len() / 4 + 1);
             let mut h = Vec::with_capacity(if keep { doc.len() } else { 0 });
-            decode_into(
-                model,
-                doc,
-                cfg,
-                |e| {
-                    if keep {
-                        h.push(e)
-                    }
-                },
-                |len| lengths.push(len),
-            );
+            for &b in doc {
+                if keep {
+                    h.extend(decoder.next_entropy());
+                }
+                let open = decoder.current_patch_len();
+                if decoder.push(b) && open > 0 {
+                    lengths.push(open);
+                }
+            }
+            lengths.extend(decoder.finish());
+            patcher.model().progress.inc(doc.len() as u64);
             return (lengths, keep.then_some(h));
         }
         if keep {
-            let h = self.entropies_of(model, doc);
-            return (lengths_from_entropies(&h, cfg), Some(h));
+            let (lengths, h) = patcher.segment_with_entropies(doc);
+            return (lengths, Some(h));
         }
-        (segment_chunked(model, doc, cfg, DEFAULT_CHUNK_LEN), None)
+        (patcher.segment(doc), None)
     }
-
-    /// `H[0..n)` of a document: parallel chunks on the current pool, or the streaming decoder.
-    fn entropies(&self, doc: &[u8]) -> Vec<f32> {
-        self.entropies_of(&Tracked::new(self.model, self.progress, None, 0), doc)
-    }
-
-    fn entropies_of(&self, model: &Tracked, doc: &[u8]) -> Vec<f32> {
-        let mut h = Vec::with_capacity(doc.len());
-        if self.streaming {
-            let mut s = model.stream();
-            for &byte in doc {
-                h.push(s.entropy());
-                s.push(byte);
-            }
-            model.progress.inc(doc.len() as u64);
-        } else {
-            entropies_chunked_into(model, doc, DEFAULT_CHUNK_LEN, |part| {
-                h.extend_from_slice(part)
-            });
-        }
-        h
-    }
-}
-
-/// Patch lengths of `doc` decided byte by byte, exactly as the generation-time decoder
-/// ([`bltpatch::StreamingDecoder`]) decides them: the entropy of the next byte from the model's
-/// streaming state, the decision from a [`BoundaryTracker`] (the decoder's state machine), then
-/// the byte is pushed. Each entropy goes to `entropy` and each length to `emit` as soon as its
-/// patch closes, so nothing grows with the document (the decoder itself keeps every length).
-fn decode_into(
-    model: &Tracked,
-    doc: &[u8],
-    cfg: &PatchConfig,
-    mut entropy: impl FnMut(f32),
-    mut emit: impl FnMut(usize),
-) {
-    let mut stream: Box<dyn EntropyStream + '_> = model.stream();
-    let mut tracker = BoundaryTracker::new(*cfg);
-    let mut open = 0;
-    for (k, piece) in doc.chunks(DECODE_STEP).enumerate() {
-        if model.is_cancelled() {
-            return;
-        }
-        model.release_before((k * DECODE_STEP).saturating_sub(model.context() + 1));
-        for &byte in piece {
-            let h = stream.entropy();
-            if tracker.step(h) && open > 0 {
-                emit(open);
-                open = 0;
-            }
-            entropy(h);
-            stream.push(byte);
-            open += 1;
-        }
-        model.progress.inc(piece.len() as u64);
-    }
-    if open > 0 {
-        emit(open);
-    }
-}
-
-/// The lengths that the decoder's state machine finds in known entropies.
-fn tracker_lengths(h: &[f32], cfg: &PatchConfig) -> Vec<usize> {
-    let mut tracker = BoundaryTracker::new(*cfg);
-    let mut lengths: Vec<usize> = Vec::with_capacity(h.len() / 4 + 1);
-    for &e in h {
-        let starts = tracker.step(e);
-        match lengths.last_mut() {
-            Some(last) if !starts => *last += 1,
-            _ => lengths.push(1),
-        }
-    }
-    lengths
 }
 
 /// Hands patch lengths to a writer in slices of [`SINK_LEN`]. The first write error stops the
@@ -363,9 +328,10 @@ impl Sink<'_> {
     }
 }
 
-/// The model as `segment` runs it on one document: once the output has failed, it stops
-/// computing (the rest of the document is scored 0 and its patches are discarded), and as the
-/// chunks advance it releases the input pages that no chunk will read again.
+/// The model as `segment` runs it on one document: it counts the bytes scored for the progress
+/// bar; once the output has failed, it stops computing (the rest of the document is scored 0
+/// and its patches are discarded); and as the chunks advance it releases the input pages that
+/// no chunk will read again.
 struct Tracked<'a> {
     model: &'a Model,
     /// Where scored bytes are counted.

@@ -1,16 +1,13 @@
 //! `bltpatch train`.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use bltpatch::checkpoint::CalibrationRecord;
-use bltpatch::{CalibrationTarget, EntropyModel, calibrate};
-use bltpatch_ngram::{NgramConfig, NgramModel};
-use serde_json::json;
+use bltpatch::{CalibrationTarget, EntropyModel, Rule};
+use bltpatch_ngram::FitOptions;
 
-use crate::args::{Arch, TrainArgs};
-use crate::common::{display, read_inputs};
+use crate::args::{Arch, BackendName, CalibratedRule, TrainArgs};
+use crate::common::read_inputs;
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     match args.arch {
@@ -19,7 +16,17 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     }
 }
 
+/// The neural model, trained with burn (`bltpatch-model`): only in builds with the `train`
+/// feature (on by default).
+#[cfg(not(feature = "train"))]
+fn run_conv(_: TrainArgs) -> Result<ExitCode> {
+    bail!(
+        "this bltpatch was built without neural training (cargo feature `train`); --arch ngram still trains"
+    )
+}
+
 /// The neural model, trained with burn (`bltpatch-model`).
+#[cfg(feature = "train")]
 fn run_conv(args: TrainArgs) -> Result<ExitCode> {
     if args.order.is_some() {
         bail!("--order applies to --arch ngram only");
@@ -41,10 +48,15 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
     opts.lr = args.lr.unwrap_or(opts.lr);
     opts.seed = args.seed.unwrap_or(opts.seed);
     opts.val_fraction = args.val_fraction.unwrap_or(opts.val_fraction);
-    opts.backend = args.backend;
+    opts.backend = match args.backend {
+        BackendName::Flex => bltpatch_model::Backend::Flex,
+        BackendName::Ndarray => bltpatch_model::Backend::Ndarray,
+        BackendName::Wgpu => bltpatch_model::Backend::Wgpu,
+    };
     opts.resume = args.resume;
     opts.threads = args.threads;
     opts.target_patch_size = args.target_patch_size;
+    opts.calibration_target = calibration_target(args.rule);
     if args.quiet {
         opts.progress = bltpatch_model::Progress::Quiet;
     }
@@ -65,11 +77,8 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
         Some(v) => println!("held-out bits/byte (validation sample): {v:.4}"),
         None => println!("no held-out text (--val-fraction 0)"),
     }
-    if let (Some(t), Some(m)) = (report.threshold, report.mean_patch_len) {
-        println!(
-            "calibrated threshold: {t} (mean patch length {m:.3} for target {})",
-            args.target_patch_size
-        );
+    if let (Some(rule), Some(m)) = (report.calibrated_rule, report.mean_patch_len) {
+        print_calibration(&rule, m, args.target_patch_size);
     }
     println!("checkpoint written to {}", report.output.display());
     if report.interrupted {
@@ -82,7 +91,8 @@ fn run_conv(args: TrainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The count-based n-gram model: trains in seconds, in memory.
+/// The count-based n-gram model: trains in seconds, in memory (the flow is
+/// [`bltpatch_ngram::fit`]).
 fn run_ngram(args: TrainArgs) -> Result<ExitCode> {
     let conv_only = [
         ("--preset", args.preset.is_some()),
@@ -93,97 +103,71 @@ fn run_ngram(args: TrainArgs) -> Result<ExitCode> {
         ("--lr", args.lr.is_some()),
         ("--seed", args.seed.is_some()),
         ("--resume", args.resume),
-        ("--backend", args.backend != bltpatch_model::Backend::Flex),
+        ("--backend", args.backend != BackendName::Flex),
     ];
     if let Some((flag, _)) = conv_only.iter().find(|(_, given)| *given) {
         bail!("{flag} applies to --arch conv only");
     }
-    let order = args.order.unwrap_or(6);
-    let val_fraction = args.val_fraction.unwrap_or(0.1);
     let files = read_inputs(&args.corpus)?;
-    let total: usize = files.iter().map(|f| f.data.len()).sum();
-    if total == 0 {
+    if files.iter().all(|f| f.data.is_empty()) {
         bail!("the corpus is empty");
     }
-    // The last `val_fraction` of each file is held out, cut at a fixed position.
-    let mut train = Vec::new();
-    let mut val = Vec::new();
-    for f in &files {
-        let cut = f.data.len() - (f.data.len() as f64 * val_fraction).floor() as usize;
-        train.push(&f.data[..cut]);
-        if cut < f.data.len() {
-            val.push(&f.data[cut..]);
-        }
-    }
-    let train_bytes: usize = train.iter().map(|d| d.len()).sum();
-    if train_bytes == 0 {
-        bail!("no training text is left after holding out --val-fraction {val_fraction}");
-    }
-    let start = Instant::now();
-    let cfg = NgramConfig {
-        order: order as usize,
-    };
-    let model = NgramModel::train(&train, &cfg).context("training failed")?;
-    let train_secs = start.elapsed().as_secs_f64();
-
-    // Held-out bits/byte and the calibrated threshold; without held-out text, both are measured
-    // on the training text and marked so.
-    let (eval_docs, eval_on) = if val.is_empty() {
-        (&train, "training")
-    } else {
-        (&val, "held-out")
-    };
-    let mut surprisal_sum = 0f64;
-    let mut entropies = Vec::with_capacity(eval_docs.len());
-    for d in eval_docs.iter() {
-        let mut h = vec![0f32; d.len()];
-        model.entropies(d, 0..d.len(), &mut h);
-        let mut s = vec![0f32; d.len()];
-        model.surprisals(d, 0..d.len(), &mut s);
-        surprisal_sum += s.iter().map(|&x| x as f64).sum::<f64>();
-        entropies.push(h);
-    }
-    let eval_bytes: usize = eval_docs.iter().map(|d| d.len()).sum();
-    let bits_per_byte = surprisal_sum / eval_bytes as f64 / std::f64::consts::LN_2;
-    let refs: Vec<&[f32]> = entropies.iter().map(Vec::as_slice).collect();
-    let cal = calibrate(
-        &refs,
-        CalibrationTarget::Global,
-        args.target_patch_size,
-        None,
-    )?;
-    let record = CalibrationRecord {
-        rule: "global".into(),
-        threshold: Some(cal.value),
-        relative_threshold: None,
-        max_patch_len: None,
+    let val_fraction = args.val_fraction.unwrap_or(0.1);
+    let opts = FitOptions {
+        order: args.order.unwrap_or(6) as usize,
+        val_fraction,
         target_patch_size: args.target_patch_size,
-        mean_patch_len: cal.mean_patch_len,
-        calibration_bytes: cal.bytes,
+        calibration_target: calibration_target(args.rule),
     };
-    let training = json!({
-        "corpus": files.iter().map(|f| json!({"file": display(&f.path), "bytes": f.data.len()})).collect::<Vec<_>>(),
-        "train_bytes": train_bytes,
-        "val_fraction": val_fraction,
-        "eval_text": eval_on,
-        "eval_bytes": eval_bytes,
-        "bits_per_byte": bits_per_byte,
-        "seconds": train_secs,
-    });
-    model
-        .save(&args.output, training, Some(record))
+    let named: Vec<(&std::path::Path, &[u8])> = files
+        .iter()
+        .map(|f| (f.path.as_path(), &f.data[..]))
+        .collect();
+    let fit = bltpatch_ngram::fit(&named, &opts).map_err(|e| match e {
+        bltpatch_ngram::NgramError::EmptyCorpus => anyhow::anyhow!(
+            "no training text is left after holding out --val-fraction {val_fraction}"
+        ),
+        e => anyhow::Error::new(e).context("training failed"),
+    })?;
+    fit.model
+        .save(
+            &args.output,
+            fit.training.clone(),
+            Some(fit.calibration.clone()),
+        )
         .with_context(|| format!("cannot write checkpoint `{}`", args.output.display()))?;
     println!(
-        "trained a byte {order}-gram model (context {} bytes) on {} bytes in {:.1}s",
-        model.context(),
-        train_bytes,
-        train_secs
+        "trained a byte {}-gram model (context {} bytes) on {} bytes in {:.1}s",
+        opts.order,
+        fit.model.context(),
+        fit.train_bytes,
+        fit.seconds
     );
-    println!("{eval_on} bits/byte: {bits_per_byte:.4} on {eval_bytes} bytes");
+    let on = if fit.held_out { "held-out" } else { "training" };
     println!(
-        "calibrated threshold: {} (mean patch length {:.3} for target {})",
-        cal.value, cal.mean_patch_len, args.target_patch_size
+        "{on} bits/byte: {:.4} on {} bytes",
+        fit.bits_per_byte, fit.eval_bytes
     );
+    let c = &fit.calibration;
+    print_calibration(&c.rule, c.mean_patch_len, c.target_patch_size);
     println!("checkpoint written to {}", args.output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The library's calibration target for `--rule`.
+fn calibration_target(rule: CalibratedRule) -> CalibrationTarget {
+    match rule {
+        CalibratedRule::Global => CalibrationTarget::Global,
+        CalibratedRule::Budget => CalibrationTarget::Budget,
+    }
+}
+
+/// One line: the calibrated rule and the mean patch length it gives.
+fn print_calibration(rule: &Rule, mean_patch_len: f64, target: f64) {
+    let what = match *rule {
+        Rule::Budget { budget } => format!("budget: {budget}"),
+        Rule::Global { threshold } => format!("threshold: {threshold}"),
+        other => format!("rule: {other:?}"),
+    };
+    println!("calibrated {what} (mean patch length {mean_patch_len:.3} for target {target})");
 }

@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use bltpatch::{
-    EntropyModel, PatchConfig, StreamingDecoder, entropies_chunked_into, lengths_from_entropies,
-    patch_starts, segment_chunked,
+    EntropyModel, PatchConfig, Scheme, StreamingDecoder, entropies_chunked_into,
+    lengths_from_entropies, patch_starts, segment_chunked,
 };
 
 use crate::args::VerifyArgs;
-use crate::common::{RulePlan, documents, load_model, pool, read_inputs};
+use crate::common::{documents, load_model, pool, read_inputs, resolve_rule, scheme_for};
 use crate::progress::{Counted, Progress};
 
 /// Thread counts that every file is checked with.
@@ -21,8 +21,18 @@ const RANDOM_CHUNKINGS: usize = 3;
 const PASSES: usize = 2 + 2 * (THREADS.len() + RANDOM_CHUNKINGS);
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+    args.rule.spec().validate()?;
     let model = load_model(&args.model)?;
-    let plan = RulePlan::resolve(&args.rule, &model)?;
+    let plan = resolve_rule(&args.rule, &model)?;
+    if let bltpatch::Plan::Fixed(s @ (Scheme::Static { .. } | Scheme::Space { .. } | Scheme::Bpe)) =
+        plan
+    {
+        return Err(bltpatch::Error::Usage(format!(
+            "verify checks entropy patching; the {} baseline does not use the model",
+            s.name()
+        ))
+        .into());
+    }
     let files = read_inputs(&args.files)?;
     let pools = THREADS
         .iter()
@@ -48,7 +58,9 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             })
             .collect();
         let refs: Vec<&[f32]> = hs.iter().map(Vec::as_slice).collect();
-        let cfg = plan.config_for(&refs)?;
+        let Scheme::Entropy(cfg) = scheme_for(&plan, &refs)? else {
+            unreachable!("baselines were refused above")
+        };
         // Chunk lengths: log-uniform from 1 byte to 64 KiB.
         let chunkings: Vec<usize> = (0..RANDOM_CHUNKINGS).map(|_| rng.chunk_len()).collect();
         let mut report = Tally::default();
@@ -133,11 +145,21 @@ fn start_flags(lengths: &[usize], n: usize) -> Vec<bool> {
     flags
 }
 
+/// The generation-time decoder's boundaries and entropies, byte by byte.
 fn streaming(model: &dyn EntropyModel, doc: &[u8], cfg: &PatchConfig) -> (Vec<usize>, Vec<f32>) {
     let mut decoder = StreamingDecoder::new(model, *cfg);
     let mut h = Vec::with_capacity(doc.len());
-    decoder.push_slice(doc, |d| h.push(d.entropy));
-    (decoder.finish(), h)
+    let mut lengths = Vec::with_capacity(doc.len() / 4 + 1);
+    for &b in doc {
+        let open = decoder.current_patch_len();
+        let d = decoder.push(b);
+        h.push(d.entropy);
+        if d.starts_patch && open > 0 {
+            lengths.push(open);
+        }
+    }
+    lengths.extend(decoder.finish());
+    (lengths, h)
 }
 
 /// A tiny deterministic generator for the random chunkings.

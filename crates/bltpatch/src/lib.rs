@@ -2,34 +2,62 @@
 //!
 //! A byte-level entropy-patching tokenizer. A small causal next-byte model with a bounded
 //! context predicts how hard each byte is; patch (token) boundaries go where that entropy is high
-//! or jumps. Because the model is causal and bounded, a decoder that produces bytes one at a time
-//! finds exactly the same boundaries as batch segmentation, so no patch length is ever stored.
+//! or jumps, or where the entropy summed over a patch reaches a budget. Because the model is
+//! causal and bounded, a decoder that produces bytes one at a time finds exactly the same
+//! boundaries as batch segmentation, so no patch length is ever stored.
 //!
-//! This crate is the entry point for library users: it loads a checkpoint (or the model embedded
-//! in the crate) as a [`Model`] and re-exports the framework-free machinery of
-//! [`bltpatch_core`]: segmentation of one slice, of a batch in BLT's layout, the streaming
-//! decoder, parallel chunked segmentation and threshold calibration.
+//! Load a [`Model`] (the one embedded in this crate, or a checkpoint directory), pick a
+//! [`Scheme`] (its calibrated rule, another entropy rule, or a baseline: static, space, BPE),
+//! and segment with a [`Patcher`]:
 //!
 //! ```
 //! use bltpatch::Model;
 //!
 //! let model = Model::default_model();
-//! let cfg = model.patch_config().expect("the default model carries a calibrated threshold");
+//! let patcher = model.patcher().expect("the default model carries a calibrated rule");
 //! let text = "Entropy patching puts boundaries where the next byte is hard to predict.";
-//! let lengths = bltpatch::segment(&model, text.as_bytes(), &cfg);
+//! let lengths = patcher.segment(text.as_bytes());
 //! assert_eq!(lengths.iter().sum::<usize>(), text.len());
 //!
+//! // A batch in BLT's layout: patch_lengths [batch, max_patches], patch_ids [batch, max_len].
+//! let docs: [&[u8]; 2] = [b"first document", b"second"];
+//! let batch = patcher.segment_batch(&docs);
+//! assert_eq!((batch.batch, batch.max_len), (2, 14));
+//!
 //! // The generation-time decoder finds the same boundaries, one byte at a time.
-//! let mut decoder = bltpatch::StreamingDecoder::new(&model, cfg);
-//! decoder.push_slice(text.as_bytes(), |_| {});
-//! assert_eq!(decoder.finish(), lengths);
+//! let mut decoder = patcher.decoder().unwrap();
+//! let mut starts = Vec::new();
+//! for (i, &b) in text.as_bytes().iter().enumerate() {
+//!     if decoder.push(b) { starts.push(i) }
+//! }
+//! assert_eq!(starts, bltpatch::patch_starts(&lengths));
 //! ```
+//!
+//! The rules, the streaming decoder and calibration live in [`bltpatch_core`] (no ML
+//! framework); this crate adds loading, the baselines as schemes ([`bpe`]), patch-quality
+//! measures ([`quality`]) and the entropy picture ([`plot`]). Nothing here depends on burn.
 
+mod error;
 mod load;
+mod patcher;
+mod scheme;
+
+pub mod bpe;
+pub mod plot;
+pub mod quality;
 
 pub use bltpatch_checkpoint as checkpoint;
-pub use bltpatch_core::*;
-pub use load::{DEFAULT_CONFIG_JSON, LoadError, Model};
+pub use bltpatch_core::{
+    BatchLayout, BoundaryTracker, Calibration, CalibrationTarget, DEFAULT_CHUNK_LEN, Decision,
+    EntropyModel, EntropyStream, LengthScanner, PatchConfig, Rule, StreamingDecoder, calibrate,
+    entropies_chunked_into, lengths_from_entropies, patch_starts, segment, segment_chunked,
+    segment_chunked_into, segment_streaming, segment_streaming_into, segment_with_entropies,
+    space_lengths, static_lengths, surprisals_chunked_into,
+};
+pub use error::Error;
+pub use load::{DEFAULT_CONFIG_JSON, Model};
+pub use patcher::{Decoder, Patcher};
+pub use scheme::{Plan, RuleKind, RuleSpec, Scheme};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[doc = include_str!("../../../README.md")]

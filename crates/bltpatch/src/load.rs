@@ -2,50 +2,46 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
-use bltpatch_checkpoint::{CalibrationRecord, CheckpointError, Config, Weights, read_config};
-use bltpatch_core::{EntropyModel, EntropyStream, PatchConfig, Rule};
-use bltpatch_engine::{ConvModel, EngineError};
-use bltpatch_ngram::{NgramError, NgramModel};
+use bltpatch_checkpoint::{CalibrationRecord, Config, Weights, read_config};
+use bltpatch_core::{EntropyModel, EntropyStream, PatchConfig};
+use bltpatch_engine::ConvModel;
+use bltpatch_ngram::NgramModel;
+
+use crate::{Error, Patcher, Scheme};
 
 /// `config.json` of the model embedded in this crate.
 pub const DEFAULT_CONFIG_JSON: &str = include_str!("../../../checkpoints/default/config.json");
 /// `model.safetensors` of the model embedded in this crate.
 const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../../checkpoints/default/model.safetensors");
 
-/// Errors from loading a model.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The checkpoint directory or its files are unusable.
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    /// The n-gram weights are inconsistent.
-    #[error(transparent)]
-    Ngram(#[from] NgramError),
-    /// The neural model's weights do not match its configuration.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// `config.json` names an architecture this build does not know.
-    #[error("unknown model architecture `{0}` in config.json (this build knows: conv, ngram)")]
-    UnknownArch(String),
-    /// A calibrated threshold in `config.json` is not a valid rule.
-    #[error("invalid calibrated threshold in config.json: {0}")]
-    Calibration(#[from] bltpatch_core::Error),
+/// A loaded entropy model of any architecture, with its checkpoint configuration. Cloning is
+/// cheap (the weights are shared).
+#[derive(Clone)]
+pub struct Model {
+    config: Arc<Config>,
+    inner: Arc<dyn EntropyModel>,
 }
 
-/// A loaded entropy model of any architecture, with its checkpoint configuration.
-pub struct Model {
-    config: Config,
-    inner: Box<dyn EntropyModel>,
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("arch", &self.config.arch)
+            .field("context", &self.config.context)
+            .field("calibration", &self.config.calibration)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Model {
     /// Loads a checkpoint directory (`config.json` + `model.safetensors`), checking its format
-    /// version, tensor names and shapes.
+    /// version, tensor names and shapes, and its calibration record.
     ///
     /// # Errors
     /// A missing, unreadable, corrupt or foreign checkpoint; the message says what is wrong.
-    pub fn load(dir: &Path) -> Result<Self, LoadError> {
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        let dir = dir.as_ref();
         let config = read_config(dir)?;
         let weights = Weights::open(dir)?;
         Self::from_parts(config, &weights)
@@ -65,15 +61,19 @@ impl Model {
     ///
     /// # Errors
     /// An unknown architecture or weights that do not match the configuration.
-    pub fn from_parts(config: Config, weights: &Weights) -> Result<Self, LoadError> {
-        let inner: Box<dyn EntropyModel> = match config.arch.as_str() {
-            bltpatch_ngram::ARCH => Box::new(NgramModel::from_checkpoint(&config, weights)?),
-            bltpatch_engine::ARCH => Box::new(ConvModel::from_checkpoint(&config, weights)?),
-            other => return Err(LoadError::UnknownArch(other.to_string())),
+    pub fn from_parts(config: Config, weights: &Weights) -> Result<Self, Error> {
+        let inner: Arc<dyn EntropyModel> = match config.arch.as_str() {
+            bltpatch_ngram::ARCH => Arc::new(NgramModel::from_checkpoint(&config, weights)?),
+            bltpatch_engine::ARCH => Arc::new(ConvModel::from_checkpoint(&config, weights)?),
+            other => return Err(Error::UnknownArch(other.to_string())),
         };
-        let model = Self { config, inner };
-        model.calibrated()?;
-        Ok(model)
+        if let Some(c) = &config.calibration {
+            c.patch_config()?;
+        }
+        Ok(Self {
+            config: Arc::new(config),
+            inner,
+        })
     }
 
     /// The checkpoint configuration (`config.json`).
@@ -88,25 +88,45 @@ impl Model {
 
     /// The patching configuration calibrated at training time, if the checkpoint has one.
     pub fn patch_config(&self) -> Option<PatchConfig> {
-        self.calibrated().ok().flatten()
+        // Checked when the model was built.
+        self.calibration().and_then(|c| c.patch_config().ok())
     }
 
-    fn calibrated(&self) -> Result<Option<PatchConfig>, LoadError> {
-        let Some(c) = &self.config.calibration else {
-            return Ok(None);
-        };
-        let rule = match (c.rule.as_str(), c.threshold, c.relative_threshold) {
-            ("global", Some(threshold), _) => Rule::Global { threshold },
-            ("relative", _, Some(relative_threshold)) => Rule::Relative { relative_threshold },
-            ("combined", Some(threshold), Some(relative_threshold)) => Rule::Combined {
-                threshold,
-                relative_threshold,
-            },
-            _ => return Ok(None),
-        };
-        Ok(Some(
-            PatchConfig::new(rule)?.with_max_patch_len(c.max_patch_len)?,
-        ))
+    /// A [`Patcher`] with the checkpoint's calibrated rule.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] if the checkpoint has no calibration (use [`Patcher::new`] with an
+    /// explicit scheme, or [`Model::patcher_with`]).
+    pub fn patcher(&self) -> Result<Patcher<Model>, Error> {
+        let cfg = self.patch_config().ok_or_else(|| {
+            Error::Usage("the model has no calibrated rule: choose one explicitly".into())
+        })?;
+        Patcher::new(self.clone(), Scheme::Entropy(cfg))
+    }
+
+    /// A [`Patcher`] for a rule chosen by parameters (unset ones from the calibration).
+    ///
+    /// ```
+    /// use bltpatch::{Model, RuleKind, RuleSpec};
+    ///
+    /// let model = Model::default_model();
+    /// let spec = RuleSpec { rule: Some(RuleKind::Budget), budget: Some(9.0), ..Default::default() };
+    /// let lengths = model.patcher_with(&spec).unwrap().segment(b"a budget of 9 nats per patch");
+    /// assert_eq!(lengths.iter().sum::<usize>(), 28);
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a bad combination of parameters, one that neither the spec nor the
+    /// calibration gives, or a spec that calibrates on the input (`target_patch_size` for an
+    /// entropy rule: see [`Plan`](crate::Plan)).
+    pub fn patcher_with(&self, spec: &crate::RuleSpec) -> Result<Patcher<Model>, Error> {
+        match spec.resolve(self.calibration())? {
+            crate::Plan::Fixed(scheme) => Patcher::new(self.clone(), scheme),
+            crate::Plan::Calibrate { .. } => Err(Error::Usage(
+                "target_patch_size calibrates on the input: use Plan::scheme_for with its entropies"
+                    .into(),
+            )),
+        }
     }
 }
 

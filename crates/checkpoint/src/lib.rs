@@ -48,6 +48,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bltpatch_core::{PatchConfig, Rule};
 use safetensors::{Dtype, SafeTensors, View};
 use serde::{Deserialize, Serialize};
 
@@ -80,16 +81,19 @@ pub struct Config {
     pub calibration: Option<CalibrationRecord>,
 }
 
-/// A patching rule and threshold calibrated on some text, stored with the model so that
-/// segmentation without an explicit threshold uses it.
+/// A patching rule calibrated on some text, stored with the model so that segmentation without
+/// explicit rule flags uses it.
+///
+/// In `config.json` the rule is a tagged record flattened into this one, e.g.
+/// `{"rule": "budget", "budget": 7.25, "max_patch_len": null, "target_patch_size": 4.5, ...}`
+/// or `{"rule": "global", "threshold": 2.36, ...}`; a record whose rule lacks its parameter,
+/// names an unknown rule or holds an invalid value (negative, not finite) is an error when the
+/// checkpoint is read, never a silent "not calibrated".
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CalibrationRecord {
-    /// The rule: `"global"`, `"relative"` or `"combined"`.
-    pub rule: String,
-    /// The global entropy threshold in nats (`global` and `combined` rules).
-    pub threshold: Option<f32>,
-    /// The relative threshold in nats (`relative` and `combined` rules).
-    pub relative_threshold: Option<f32>,
+    /// The rule and its calibrated parameter.
+    #[serde(flatten)]
+    pub rule: Rule,
     /// The maximum patch length used during calibration, if any.
     pub max_patch_len: Option<usize>,
     /// The mean patch length (bytes per patch) that was asked for.
@@ -98,6 +102,71 @@ pub struct CalibrationRecord {
     pub mean_patch_len: f64,
     /// Bytes of calibration text.
     pub calibration_bytes: usize,
+}
+
+impl CalibrationRecord {
+    /// Calibrates `target` to `target_patch_size` bytes per patch on documents given by their
+    /// entropies ([`bltpatch_core::calibrate`]) and records the result.
+    ///
+    /// # Errors
+    /// As [`bltpatch_core::calibrate`]: a target below 1, no text, a `max_patch_len` of 0.
+    pub fn calibrate(
+        entropies: &[&[f32]],
+        target: bltpatch_core::CalibrationTarget,
+        target_patch_size: f64,
+        max_patch_len: Option<usize>,
+    ) -> Result<Self, bltpatch_core::Error> {
+        let c = bltpatch_core::calibrate(entropies, target, target_patch_size, max_patch_len)?;
+        Ok(Self {
+            rule: c.config.rule(),
+            max_patch_len: c.config.max_patch_len(),
+            target_patch_size,
+            mean_patch_len: c.mean_patch_len,
+            calibration_bytes: c.bytes,
+        })
+    }
+
+    /// The validated patching configuration: the rule and `max_patch_len`.
+    ///
+    /// # Errors
+    /// A parameter that is negative or not finite, or a `max_patch_len` of 0.
+    pub fn patch_config(&self) -> Result<PatchConfig, bltpatch_core::Error> {
+        PatchConfig::new(self.rule)?.with_max_patch_len(self.max_patch_len)
+    }
+}
+
+/// One training corpus file as a checkpoint's training summary records it: by file name, size
+/// and SHA-256, never by the path of the machine that trained it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CorpusFile {
+    /// The file's name (its last path component; `-` for standard input).
+    pub file: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The SHA-256 of its bytes, in lowercase hex.
+    pub sha256: String,
+}
+
+impl CorpusFile {
+    /// Describes the file at `path` whose contents are `data`.
+    ///
+    /// ```
+    /// let f = bltpatch_checkpoint::CorpusFile::describe("/data/corpus/abc.txt".as_ref(), b"abc");
+    /// assert_eq!(f.file, "abc.txt");
+    /// assert_eq!(f.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /// ```
+    pub fn describe(path: &Path, data: &[u8]) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(data);
+        Self {
+            file: path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            bytes: data.len() as u64,
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
 }
 
 /// Everything that can go wrong reading or writing a checkpoint. Each message is one line that
@@ -239,7 +308,14 @@ impl Config {
                 expected: FORMAT_VERSION,
             });
         }
-        serde_json::from_value(value).map_err(invalid)
+        let config: Config = serde_json::from_value(value).map_err(invalid)?;
+        if let Some(c) = &config.calibration {
+            c.patch_config().map_err(|e| CheckpointError::InvalidJson {
+                path: origin.to_string(),
+                message: format!("invalid calibration: {e}"),
+            })?;
+        }
+        Ok(config)
     }
 
     /// The configuration as pretty-printed JSON (the text of `config.json`, without a final
@@ -693,8 +769,7 @@ pub fn serialize_tensors(tensors: &[Tensor]) -> Result<Vec<u8>, CheckpointError>
 /// Rejects a configuration that would not read back (non-finite numbers become JSON `null`).
 fn check_config(config: &Config) -> Result<(), CheckpointError> {
     if let Some(c) = &config.calibration {
-        let finite = c.threshold.is_none_or(f32::is_finite)
-            && c.relative_threshold.is_none_or(f32::is_finite)
+        let finite = c.patch_config().is_ok()
             && c.target_patch_size.is_finite()
             && c.mean_patch_len.is_finite();
         if !finite {
@@ -727,6 +802,29 @@ fn sibling(parent: &Path, name: &str, what: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     parent.join(format!(".{name}.{what}-{}-{n}-{nanos}", std::process::id()))
+}
+
+/// Replaces the `config.json` of the existing checkpoint directory `dir` atomically (a
+/// temporary sibling file, fsynced, then renamed over it), leaving the weights as they are:
+/// how a checkpoint is recalibrated.
+///
+/// # Errors
+/// `dir` is not a checkpoint directory, the configuration holds a non-finite or invalid
+/// calibration, or the file cannot be written.
+pub fn write_config(dir: &Path, config: &Config) -> Result<(), CheckpointError> {
+    check_config(config)?;
+    read_member(dir, CONFIG_FILE)?;
+    let mut json = config.to_json_pretty();
+    json.push('\n');
+    let tmp = sibling(dir, CONFIG_FILE, "tmp");
+    let path = dir.join(CONFIG_FILE);
+    let written = write_file(&tmp, json.as_bytes()).and_then(|()| fs::rename(&tmp, &path));
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(CheckpointError::Write { path, source });
+    }
+    sync_dir(dir);
+    Ok(())
 }
 
 /// Writes a checkpoint directory `dir` (`config.json` + `model.safetensors`) atomically.

@@ -4,9 +4,9 @@ fn sample_config() -> Config {
     let mut c = Config::new("ngram", 5, serde_json::json!({ "order": 6 }));
     c.training = serde_json::json!({ "corpus": ["a.txt"], "bytes": 1234, "bits_per_byte": 2.5 });
     c.calibration = Some(CalibrationRecord {
-        rule: "global".into(),
-        threshold: Some(2.137_f32),
-        relative_threshold: None,
+        rule: Rule::Global {
+            threshold: 2.137_f32,
+        },
         max_patch_len: Some(16),
         target_patch_size: 4.5,
         mean_patch_len: 4.499_123,
@@ -313,10 +313,40 @@ fn invalid_tensors_and_config_are_rejected() {
         Err(CheckpointError::Invalid(_))
     ));
     let mut nan = c.clone();
-    nan.calibration.as_mut().unwrap().threshold = Some(f32::NAN);
+    nan.calibration.as_mut().unwrap().rule = Rule::Budget { budget: f64::NAN };
     assert!(matches!(
         write_checkpoint(&dir, &nan, &[]),
         Err(CheckpointError::Invalid(_))
     ));
     assert!(!dir.exists());
+}
+
+#[test]
+fn calibration_records_are_tagged_and_checked() {
+    let mut c = sample_config();
+    c.calibration.as_mut().unwrap().rule = Rule::Budget { budget: 7.25 };
+    let json = c.to_json_pretty();
+    assert!(json.contains("\"rule\": \"budget\""), "{json}");
+    assert!(json.contains("\"budget\": 7.25"), "{json}");
+    assert_eq!(Config::from_json(&json).unwrap(), c);
+
+    // Records of the earlier layout (a null for the unused parameter) still read.
+    let old = sample_config().to_json_pretty().replace(
+        "\"threshold\": 2.137",
+        "\"threshold\": 2.137,\n    \"relative_threshold\": null",
+    );
+    assert_eq!(Config::from_json(&old).unwrap(), sample_config());
+
+    // An inconsistent record is an error, not "not calibrated".
+    for (from, to) in [
+        ("\"threshold\": 2.137", "\"threshold\": null"),
+        ("\"rule\": \"global\"", "\"rule\": \"median\""),
+        ("\"threshold\": 2.137", "\"threshold\": -1.0"),
+        ("\"max_patch_len\": 16", "\"max_patch_len\": 0"),
+    ] {
+        let bad = sample_config().to_json_pretty().replace(from, to);
+        assert_ne!(bad, sample_config().to_json_pretty(), "{from}");
+        let err = Config::from_json(&bad).unwrap_err().to_string();
+        assert!(err.starts_with("config.json:"), "{err}");
+    }
 }

@@ -7,7 +7,7 @@ use crate::rule::PatchConfig;
 use crate::segment::segment;
 
 /// A batch of segmented documents in the layout of the Byte Latent Transformer, as row-major
-/// arrays ready to become tensors.
+/// `u32` arrays ready to become tensors (a document in a batch is shorter than 4 GiB).
 ///
 /// - `patch_lengths`: `[batch, max_patches]`, each row the document's patch lengths, right-padded
 ///   with 0;
@@ -23,13 +23,16 @@ pub struct BatchLayout {
     /// Longest document in bytes (row width of `patch_ids`).
     pub max_len: usize,
     /// `[batch, max_patches]`, row-major, right-padded with 0.
-    pub patch_lengths: Vec<usize>,
+    pub patch_lengths: Vec<u32>,
     /// `[batch, max_len]`, row-major.
-    pub patch_ids: Vec<usize>,
+    pub patch_ids: Vec<u32>,
 }
 
 impl BatchLayout {
     /// Builds the layout from each document's patch lengths.
+    ///
+    /// # Panics
+    /// If a document holds `u32::MAX` bytes or more.
     pub fn from_lengths(docs: &[Vec<usize>]) -> Self {
         let batch = docs.len();
         let max_patches = docs.iter().map(Vec::len).max().unwrap_or(0);
@@ -40,17 +43,23 @@ impl BatchLayout {
             .unwrap_or(0);
         let mut patch_lengths = vec![0; batch * max_patches];
         let mut patch_ids = vec![0; batch * max_len];
+        assert!(
+            max_len < u32::MAX as usize,
+            "a document of {max_len} bytes is too long for a u32 batch layout"
+        );
         for (b, lengths) in docs.iter().enumerate() {
-            patch_lengths[b * max_patches..b * max_patches + lengths.len()]
-                .copy_from_slice(lengths);
+            let row = &mut patch_lengths[b * max_patches..b * max_patches + lengths.len()];
+            for (o, &l) in row.iter_mut().zip(lengths) {
+                *o = l as u32;
+            }
             let row = &mut patch_ids[b * max_len..(b + 1) * max_len];
             let mut pos = 0;
             for (p, &l) in lengths.iter().enumerate() {
-                row[pos..pos + l].fill(p);
+                row[pos..pos + l].fill(p as u32);
                 pos += l;
             }
             // Padding: every padded (zero-length) patch starts at the document's end.
-            row[pos..].fill(max_patches.saturating_sub(1));
+            row[pos..].fill(max_patches.saturating_sub(1) as u32);
         }
         Self {
             batch,
@@ -62,7 +71,7 @@ impl BatchLayout {
     }
 
     /// Row `b` of `patch_lengths` without its padding.
-    pub fn lengths(&self, b: usize) -> &[usize] {
+    pub fn lengths(&self, b: usize) -> &[u32] {
         let row = &self.patch_lengths[b * self.max_patches..(b + 1) * self.max_patches];
         let used = row.iter().rposition(|&l| l != 0).map_or(0, |p| p + 1);
         &row[..used]
@@ -81,7 +90,7 @@ impl BatchLayout {
 /// let layout = segment_batch(&model, &docs, &cfg);
 /// assert_eq!(layout.batch, 2);
 /// assert_eq!(layout.max_len, 14);
-/// assert_eq!(layout.lengths(1).iter().sum::<usize>(), 6);
+/// assert_eq!(layout.lengths(1).iter().sum::<u32>(), 6);
 /// ```
 pub fn segment_batch(model: &dyn EntropyModel, docs: &[&[u8]], cfg: &PatchConfig) -> BatchLayout {
     let lengths: Vec<Vec<usize>> = docs.par_iter().map(|d| segment(model, d, cfg)).collect();

@@ -12,9 +12,16 @@
 //! The chosen threshold lies in the middle of the interval of thresholds that all give the
 //! chosen count, away from the entropies themselves. The reported mean is measured by
 //! segmenting with the chosen configuration.
+//!
+//! The budget rule's patch count also falls as the budget rises (a larger budget never closes a
+//! patch earlier, and a later start never makes the next patch close earlier, since `H >= 0`),
+//! but it is a sequential scan, not a quantile: the budget is found by bisection over the `f64`
+//! bit patterns of `[0, Σ H]` (about 64 scans, each `O(n)`), once for the lowest budget giving
+//! the chosen count and once for the lowest giving fewer; the budget returned is the midpoint of
+//! that interval.
 
 use crate::Error;
-use crate::rule::{LengthBuilder, PatchConfig, Rule, for_each_natural_start};
+use crate::rule::{LengthBuilder, LengthScanner, PatchConfig, Rule, for_each_natural_start};
 
 /// Which parameter to calibrate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,6 +35,8 @@ pub enum CalibrationTarget {
         /// The fixed relative threshold.
         relative_threshold: f32,
     },
+    /// The budget of [`Rule::Budget`].
+    Budget,
 }
 
 /// The result of a calibration.
@@ -35,8 +44,9 @@ pub enum CalibrationTarget {
 pub struct Calibration {
     /// The calibrated configuration.
     pub config: PatchConfig,
-    /// The calibrated value (the global threshold, or the relative one for `Relative`).
-    pub value: f32,
+    /// The calibrated value (the global threshold, the relative one for `Relative`, the budget
+    /// for `Budget`).
+    pub value: f64,
     /// The mean patch length it achieves on the calibration text.
     pub mean_patch_len: f64,
     /// Patches on the calibration text.
@@ -74,6 +84,9 @@ pub fn calibrate(
     if bytes == 0 {
         return Err(Error::EmptyCalibrationText);
     }
+    if target == CalibrationTarget::Budget {
+        return calibrate_budget(docs, target_mean_len, max_patch_len, bytes);
+    }
     let nonempty = docs.iter().filter(|d| !d.is_empty()).count();
     let rule_at = |t: f32| match target {
         CalibrationTarget::Global => Rule::Global { threshold: t },
@@ -84,6 +97,7 @@ pub fn calibrate(
             threshold: t,
             relative_threshold,
         },
+        CalibrationTarget::Budget => unreachable!("handled above"),
     };
 
     let mut values = compared_values(docs, target);
@@ -127,6 +141,74 @@ pub fn calibrate(
     let patches = count_patches(docs, config.rule(), max_patch_len);
     Ok(Calibration {
         config,
+        value: value as f64,
+        mean_patch_len: bytes as f64 / patches as f64,
+        patches,
+        bytes,
+    })
+}
+
+/// [`calibrate`] for the budget rule (see the module docs).
+fn calibrate_budget(
+    docs: &[&[f32]],
+    target_mean_len: f64,
+    max_patch_len: Option<usize>,
+    bytes: usize,
+) -> Result<Calibration, Error> {
+    let count = |b: f64| count_patches(docs, Rule::Budget { budget: b }, max_patch_len);
+    // Budgets above the largest document's whole entropy give the fewest patches.
+    let top = docs
+        .iter()
+        .map(|h| h.iter().map(|&x| x as f64).sum::<f64>())
+        .fold(0f64, f64::max)
+        .max(0.0)
+        * 2.0
+        + 1.0;
+    // The lowest budget in [0, top] whose count is at most `k` (count falls as budget rises).
+    let lowest_at_most = |k: usize| -> f64 {
+        let (mut lo, mut hi) = (0u64, top.to_bits());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if count(f64::from_bits(mid)) <= k {
+                hi = mid
+            } else {
+                lo = mid + 1
+            }
+        }
+        f64::from_bits(lo)
+    };
+    let wanted = bytes as f64 / target_mean_len;
+    let at_or_below = lowest_at_most(wanted.floor() as usize);
+    let below_count = count(at_or_below);
+    // The nearest count above `wanted`: the one just below `at_or_below`.
+    let above = if at_or_below > 0.0 {
+        Some(count(f64::from_bits(at_or_below.to_bits() - 1)))
+    } else {
+        None
+    };
+    let err = |p: usize| (p as f64 - wanted).abs();
+    let chosen = match above {
+        Some(a) if err(a) < err(below_count) => a,
+        _ => below_count,
+    };
+    // The interval of budgets giving exactly `chosen`: [lowest_at_most(chosen), lowest_at_most(chosen - 1)).
+    let lo = lowest_at_most(chosen);
+    let hi = if chosen > 0 {
+        lowest_at_most(chosen - 1)
+    } else {
+        lo
+    };
+    let mid = lo + (hi - lo) / 2.0;
+    let value = if mid >= lo && mid < hi && count(mid) == chosen {
+        mid
+    } else {
+        lo
+    };
+    let config =
+        PatchConfig::new(Rule::Budget { budget: value })?.with_max_patch_len(max_patch_len)?;
+    let patches = count(value);
+    Ok(Calibration {
+        config,
         value,
         mean_patch_len: bytes as f64 / patches as f64,
         patches,
@@ -154,6 +236,7 @@ fn compared_values(docs: &[&[f32]], target: CalibrationTarget) -> Vec<f32> {
                         out.push(h[i]);
                     }
                 }
+                CalibrationTarget::Budget => {}
             }
         }
     }
@@ -163,6 +246,18 @@ fn compared_values(docs: &[&[f32]], target: CalibrationTarget) -> Vec<f32> {
 /// Number of patches that `rule` and `max_patch_len` give on the documents.
 pub fn count_patches(docs: &[&[f32]], rule: Rule, max_patch_len: Option<usize>) -> usize {
     let mut count = 0;
+    if !rule.is_local() {
+        let cfg = PatchConfig {
+            rule,
+            max_patch_len,
+        };
+        for h in docs.iter().filter(|h| !h.is_empty()) {
+            let mut scanner = LengthScanner::new(cfg);
+            scanner.feed(h, |_| count += 1);
+            scanner.finish(|_| count += 1);
+        }
+        return count;
+    }
     for h in docs.iter().filter(|h| !h.is_empty()) {
         let mut builder = LengthBuilder::new(max_patch_len, |_| count += 1);
         for_each_natural_start(rule, h, 1, |i| builder.start_at(i));

@@ -7,9 +7,11 @@
 //! and by the model's contract every `H[i]` has the same bits as in one sequential pass. Each
 //! chunk also scores the byte before its start, which the relative rules compare against.
 //!
-//! Chunks yield their *natural* starts; these are merged in order and the forced starts of
-//! `max_patch_len` are inserted across chunk borders by one [`LengthBuilder`], so the result is
-//! identical to [`crate::segment`] for every chunk length and thread count.
+//! For the threshold rules, chunks yield their *natural* starts; these are merged in order and
+//! the forced starts of `max_patch_len` are inserted across chunk borders by one
+//! [`LengthBuilder`]. For the budget rule, whose decisions depend on the previous boundary, the
+//! chunks' entropies (computed in parallel) are scanned in order by one [`LengthScanner`]. Either
+//! way the result is identical to [`crate::segment`] for every chunk length and thread count.
 //!
 //! Work proceeds in rounds of a few chunks per thread, so memory stays bounded by
 //! `O(threads × chunk_len)` whatever the input length.
@@ -19,7 +21,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::model::EntropyModel;
-use crate::rule::{LengthBuilder, PatchConfig, Rule, for_each_natural_start};
+use crate::rule::{LengthBuilder, LengthScanner, PatchConfig, Rule, for_each_natural_start};
 
 /// The default chunk length in bytes.
 pub const DEFAULT_CHUNK_LEN: usize = 1 << 16;
@@ -53,6 +55,13 @@ pub fn segment_chunked_into(
     if n == 0 {
         return;
     }
+    if !cfg.rule().is_local() {
+        let mut scanner = LengthScanner::new(*cfg);
+        let mut emit = emit;
+        entropies_chunked_into(model, doc, chunk_len, |h| scanner.feed(h, &mut emit));
+        scanner.finish(emit);
+        return;
+    }
     let mut builder = LengthBuilder::new(cfg.max_patch_len(), emit);
     for_each_round(n, chunk_len, |chunks| {
         let starts: Vec<Vec<usize>> = chunks
@@ -81,6 +90,30 @@ pub fn entropies_chunked_into(
                 let mut h = vec![0f32; r.len()];
                 model.entropies(doc, r.clone(), &mut h);
                 h
+            })
+            .collect();
+        for p in &parts {
+            emit(p);
+        }
+    });
+}
+
+/// Surprisals `-ln p(x[i] | context)` (nats) of every byte of `doc`, computed in parallel
+/// chunks and handed to `emit` in order, one slice per chunk (bounded memory). Their sum over
+/// a text divided by `ln 2` is the model's code length in bits.
+pub fn surprisals_chunked_into(
+    model: &dyn EntropyModel,
+    doc: &[u8],
+    chunk_len: usize,
+    mut emit: impl FnMut(&[f32]),
+) {
+    for_each_round(doc.len(), chunk_len, |chunks| {
+        let parts: Vec<Vec<f32>> = chunks
+            .par_iter()
+            .map(|r| {
+                let mut s = vec![0f32; r.len()];
+                model.surprisals(doc, r.clone(), &mut s);
+                s
             })
             .collect();
         for p in &parts {

@@ -1,8 +1,9 @@
 //! # bltpatch-core
 //!
-//! The framework-free heart of bltpatch: entropy-patching rules, segmentation of one byte slice
-//! or a batch of documents, the streaming (generation-time) decoder, parallel chunked
-//! segmentation of long inputs, and threshold calibration.
+//! The framework-free heart of bltpatch: entropy-patching rules (global, relative, combined and
+//! budget), the static and space baselines, segmentation of one byte slice or a batch of
+//! documents, the streaming (generation-time) decoder, parallel chunked segmentation of long
+//! inputs, and calibration of a rule's parameter to a target mean patch length.
 //!
 //! Everything here works on an [`EntropyModel`]: anything that gives, for every byte `x[i]` of a
 //! document, the entropy `H[i]` (in nats) of its predicted distribution given the bounded context
@@ -31,14 +32,18 @@ pub mod segment;
 pub mod stream;
 pub mod testing;
 
-pub use baseline::{is_space_like, space_lengths, static_lengths, static_lengths_fractional};
+pub use baseline::{SpaceTracker, StaticTracker, is_space_like, space_lengths, static_lengths};
 pub use batch::{BatchLayout, segment_batch};
 pub use calibrate::{Calibration, CalibrationTarget, calibrate};
 pub use chunked::{
     DEFAULT_CHUNK_LEN, entropies_chunked_into, segment_chunked, segment_chunked_into,
+    surprisals_chunked_into,
 };
 pub use error::Error;
 pub use model::{EntropyModel, EntropyStream, WindowStream};
-pub use rule::{BoundaryTracker, LengthBuilder, PatchConfig, Rule, lengths_from_entropies};
-pub use segment::{Patcher, patch_starts, segment, segment_with_entropies};
-pub use stream::{Decision, StreamingDecoder, segment_streaming};
+pub use rule::{
+    BoundaryTracker, LengthBuilder, LengthScanner, PatchConfig, Rule, lengths_from_entropies,
+    lengths_from_entropies_into,
+};
+pub use segment::{patch_starts, segment, segment_with_entropies};
+pub use stream::{Decision, StreamingDecoder, segment_streaming, segment_streaming_into};

@@ -16,10 +16,12 @@ pub fn lengths_from_starts(starts: &[bool]) -> Vec<usize> {
     lengths
 }
 
-/// Entropy patching, written straight from the definition.
+/// Entropy patching, written straight from the definition. The budget rule's sum is recomputed
+/// from the current patch's start at every byte.
 pub fn entropy_starts(h: &[f32], cfg: &PatchConfig) -> Vec<bool> {
     let mut starts = vec![false; h.len()];
     let mut current = 0usize;
+    let mut patch_start = 0usize;
     for i in 0..h.len() {
         let by_rule = if i == 0 {
             true
@@ -31,6 +33,13 @@ pub fn entropy_starts(h: &[f32], cfg: &PatchConfig) -> Vec<bool> {
                     threshold,
                     relative_threshold,
                 } => h[i] > threshold && h[i] - h[i - 1] > relative_threshold,
+                Rule::Budget { budget } => {
+                    let mut sum = 0f64;
+                    for &x in &h[patch_start..i] {
+                        sum += x as f64;
+                    }
+                    sum >= budget
+                }
             }
         };
         let forced = match cfg.max_patch_len() {
@@ -39,6 +48,9 @@ pub fn entropy_starts(h: &[f32], cfg: &PatchConfig) -> Vec<bool> {
         };
         starts[i] = by_rule || forced;
         current = if starts[i] { 1 } else { current + 1 };
+        if starts[i] {
+            patch_start = i;
+        }
     }
     starts
 }
@@ -48,9 +60,13 @@ pub fn entropy_lengths(h: &[f32], cfg: &PatchConfig) -> Vec<usize> {
     lengths_from_starts(&entropy_starts(h, cfg))
 }
 
-/// Static patching of size `k` from the definition: byte `i` starts a patch when `i % k == 0`.
-pub fn static_lengths(n: usize, k: usize) -> Vec<usize> {
-    let starts: Vec<bool> = (0..n).map(|i| i % k == 0).collect();
+/// Static patching of size `size` from the definition: byte `i` starts a patch when
+/// `i == ceil(j · size)` for some `j >= 0` (the product in `f64`); for a whole `size = k`, when
+/// `i % k == 0`.
+pub fn static_lengths(n: usize, size: f64) -> Vec<usize> {
+    let starts: Vec<bool> = (0..n)
+        .map(|i| (0..=i).any(|j| (j as f64 * size).ceil() == i as f64))
+        .collect();
     lengths_from_starts(&starts)
 }
 

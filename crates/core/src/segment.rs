@@ -2,7 +2,6 @@
 
 use crate::model::EntropyModel;
 use crate::rule::{PatchConfig, lengths_from_entropies};
-use crate::{Error, baseline};
 
 /// Patch lengths of `doc` under entropy patching (batch path, one thread).
 ///
@@ -35,32 +34,4 @@ pub fn patch_starts(lengths: &[usize]) -> Vec<usize> {
             s
         })
         .collect()
-}
-
-/// Any of the patching schemes, with one entry point.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Patcher {
-    /// Entropy patching with a model.
-    Entropy(PatchConfig),
-    /// Fixed-size patches of this many bytes.
-    Static(usize),
-    /// Space patching with an optional maximum patch length.
-    Space {
-        /// Forced start after this many bytes.
-        max_patch_len: Option<usize>,
-    },
-}
-
-impl Patcher {
-    /// Patch lengths of `doc`; `model` is used by `Entropy` only.
-    ///
-    /// # Errors
-    /// Invalid baseline parameters (a static size or maximum length of 0).
-    pub fn segment(&self, model: &dyn EntropyModel, doc: &[u8]) -> Result<Vec<usize>, Error> {
-        match *self {
-            Patcher::Entropy(cfg) => Ok(segment(model, doc, &cfg)),
-            Patcher::Static(k) => baseline::static_lengths(doc.len(), k),
-            Patcher::Space { max_patch_len } => baseline::space_lengths(doc, max_patch_len),
-        }
-    }
 }

@@ -3,7 +3,11 @@
 //! A model that generates bytes one at a time asks, before producing each byte, whether it will
 //! start a new patch, then pushes the byte. The answers are exactly the boundaries that batch
 //! segmentation finds, because both read the same entropies (the [`EntropyModel`] contract) and
-//! apply the same rule.
+//! apply the same rule through the same state machine ([`BoundaryTracker`]).
+//!
+//! The decoder keeps no history: its memory is the model's streaming state plus a few numbers,
+//! whatever the document's length. [`segment_streaming_into`] hands each patch length to a sink
+//! as its patch closes.
 
 use crate::model::{EntropyModel, EntropyStream};
 use crate::rule::{BoundaryTracker, PatchConfig};
@@ -23,7 +27,7 @@ pub struct Decision {
 /// use bltpatch_core::{segment, PatchConfig, Rule, StreamingDecoder, testing::HashModel};
 ///
 /// let model = HashModel::new(3);
-/// let cfg = PatchConfig::new(Rule::Global { threshold: 2.5 }).unwrap();
+/// let cfg = PatchConfig::new(Rule::Budget { budget: 6.0 }).unwrap();
 /// let text = b"streaming equals batch";
 /// let mut decoder = StreamingDecoder::new(&model, cfg);
 /// let mut starts = Vec::new();
@@ -41,7 +45,7 @@ pub struct StreamingDecoder<'m> {
     tracker: BoundaryTracker,
     pending: Option<f32>,
     pushed: usize,
-    lengths: Vec<usize>,
+    patches: usize,
 }
 
 impl<'m> StreamingDecoder<'m> {
@@ -52,7 +56,7 @@ impl<'m> StreamingDecoder<'m> {
             tracker: BoundaryTracker::new(cfg),
             pending: None,
             pushed: 0,
-            lengths: Vec::new(),
+            patches: 0,
         }
     }
 
@@ -74,11 +78,7 @@ impl<'m> StreamingDecoder<'m> {
         self.stream.push(byte);
         self.pending = None;
         self.pushed += 1;
-        if starts_patch {
-            self.lengths.push(1);
-        } else if let Some(last) = self.lengths.last_mut() {
-            *last += 1;
-        }
+        self.patches += starts_patch as usize;
         Decision {
             starts_patch,
             entropy,
@@ -92,6 +92,23 @@ impl<'m> StreamingDecoder<'m> {
         }
     }
 
+    /// Appends a slice; `emit` gets the length of every patch that a pushed byte closes (by
+    /// starting the next one), as it closes. With [`finish`](Self::finish) this gives the
+    /// document's patch lengths in bounded memory.
+    pub fn push_slice_lengths(&mut self, bytes: &[u8], mut emit: impl FnMut(usize)) {
+        for &b in bytes {
+            let open = self.tracker.current_len();
+            if self.push(b).starts_patch && open > 0 {
+                emit(open);
+            }
+        }
+    }
+
+    /// Ends the document: the length of the open patch (`None` when nothing was pushed).
+    pub fn finish(self) -> Option<usize> {
+        (self.pushed > 0).then(|| self.tracker.current_len())
+    }
+
     /// Bytes pushed since the start of the document.
     pub fn len(&self) -> usize {
         self.pushed
@@ -102,9 +119,20 @@ impl<'m> StreamingDecoder<'m> {
         self.pushed == 0
     }
 
-    /// Lengths of the patches so far (the last one may still grow).
-    pub fn patch_lengths(&self) -> &[usize] {
-        &self.lengths
+    /// Patches started so far (the last one may still grow).
+    pub fn patches(&self) -> usize {
+        self.patches
+    }
+
+    /// Bytes in the current (open) patch; 0 before the first byte.
+    pub fn current_patch_len(&self) -> usize {
+        self.tracker.current_len()
+    }
+
+    /// The entropy summed over the open patch, `H[s] + ... + H[i-1]` (what the budget rule
+    /// compares with its budget).
+    pub fn patch_entropy(&self) -> f64 {
+        self.tracker.patch_entropy()
     }
 
     /// Starts a new document (empty context, no patches).
@@ -113,18 +141,28 @@ impl<'m> StreamingDecoder<'m> {
         self.tracker.reset();
         self.pending = None;
         self.pushed = 0;
-        self.lengths.clear();
+        self.patches = 0;
     }
+}
 
-    /// Ends the document and returns its patch lengths.
-    pub fn finish(self) -> Vec<usize> {
-        self.lengths
+/// Segments `doc` by pushing it byte by byte through a [`StreamingDecoder`]; each patch length
+/// goes to `emit` as soon as its patch closes (bounded memory).
+pub fn segment_streaming_into(
+    model: &dyn EntropyModel,
+    doc: &[u8],
+    cfg: &PatchConfig,
+    mut emit: impl FnMut(usize),
+) {
+    let mut decoder = StreamingDecoder::new(model, *cfg);
+    decoder.push_slice_lengths(doc, &mut emit);
+    if let Some(last) = decoder.finish() {
+        emit(last);
     }
 }
 
 /// Segments `doc` by pushing it byte by byte through a [`StreamingDecoder`].
 pub fn segment_streaming(model: &dyn EntropyModel, doc: &[u8], cfg: &PatchConfig) -> Vec<usize> {
-    let mut decoder = StreamingDecoder::new(model, *cfg);
-    decoder.push_slice(doc, |_| {});
-    decoder.finish()
+    let mut out = Vec::with_capacity(doc.len() / 4 + 1);
+    segment_streaming_into(model, doc, cfg, |l| out.push(l));
+    out
 }

@@ -15,7 +15,10 @@ fn entropies() -> impl Strategy<Value = Vec<f32>> {
 
 fn rule() -> impl Strategy<Value = Rule> {
     let t = (0u32..64).prop_map(|q| q as f32 * 0.09375);
+    // Budgets on the same grid as the entropies, so sums land exactly on them (ties for `>=`).
+    let b = (0u32..200).prop_map(|q| q as f64 * 0.09375);
     prop_oneof![
+        b.prop_map(|budget| Rule::Budget { budget }),
         t.clone().prop_map(|threshold| Rule::Global { threshold }),
         t.clone()
             .prop_map(|relative_threshold| Rule::Relative { relative_threshold }),
@@ -62,8 +65,52 @@ proptest! {
     }
 
     #[test]
-    fn static_equals_reference(n in 0usize..500, k in 1usize..20) {
-        prop_assert_eq!(static_lengths(n, k).unwrap(), reference::static_lengths(n, k));
+    fn static_equals_reference(n in 0usize..300, k in 1usize..20, frac in 0u32..8) {
+        let size = k as f64 + frac as f64 / 8.0;
+        let fast = static_lengths(n, size).unwrap();
+        prop_assert_eq!(&fast, &reference::static_lengths(n, size));
+        let mut tracker = StaticTracker::new(size).unwrap();
+        let starts: Vec<bool> = (0..n).map(|_| tracker.step()).collect();
+        prop_assert_eq!(reference::lengths_from_starts(&starts), fast.clone());
+        if n as f64 >= 4.0 * size {
+            // Fractional sizes are spread evenly: the mean is the size up to the last patch.
+            let mean = n as f64 / fast.len() as f64;
+            prop_assert!((mean - size).abs() <= size / fast.len() as f64 + 1e-9);
+        }
+    }
+
+    #[test]
+    fn space_tracker_equals_reference(bytes in prop::collection::vec(any::<u8>(), 0..400),
+                                      m in prop::option::of(1usize..10)) {
+        let mut tracker = SpaceTracker::new(m).unwrap();
+        let starts: Vec<bool> = bytes
+            .iter()
+            .map(|&b| {
+                let known = tracker.would_start();
+                let s = tracker.step(b);
+                if let Some(k) = known {
+                    assert_eq!(k, s);
+                }
+                s
+            })
+            .collect();
+        prop_assert_eq!(reference::lengths_from_starts(&starts), reference::space_lengths(&bytes, m));
+    }
+
+    #[test]
+    fn scanner_fed_in_pieces_equals_reference(h in entropies(), cfg in config(),
+                                              cut in prop::collection::vec(0usize..400, 0..6)) {
+        let mut cuts: Vec<usize> = cut.into_iter().map(|c| c.min(h.len())).collect();
+        cuts.sort_unstable();
+        let mut lengths = Vec::new();
+        let mut scanner = LengthScanner::new(cfg);
+        let mut at = 0;
+        for c in cuts.into_iter().chain([h.len()]) {
+            scanner.feed(&h[at..c], |l| lengths.push(l));
+            at = c;
+        }
+        scanner.finish(|l| lengths.push(l));
+        prop_assert_eq!(lengths, reference::entropy_lengths(&h, &cfg));
     }
 
     #[test]
@@ -117,15 +164,16 @@ proptest! {
         let layout = segment_batch(&model, &refs, &cfg);
         prop_assert_eq!(layout.batch, docs.len());
         for (b, d) in docs.iter().enumerate() {
-            let lengths = segment(&model, d, &cfg);
+            let lengths: Vec<u32> = segment(&model, d, &cfg).iter().map(|&l| l as u32).collect();
             prop_assert_eq!(layout.lengths(b), &lengths[..]);
             let ids = &layout.patch_ids[b * layout.max_len..(b + 1) * layout.max_len];
             // BLT's formula, written out: #{p : start[p] <= j} - 1 over the padded row.
             let row = &layout.patch_lengths[b * layout.max_patches..(b + 1) * layout.max_patches];
-            let starts = patch_starts(row);
+            let row: Vec<usize> = row.iter().map(|&l| l as usize).collect();
+            let starts = patch_starts(&row);
             for (j, &id) in ids.iter().enumerate() {
                 let expected = starts.iter().filter(|&&s| s <= j).count() - 1;
-                prop_assert_eq!(id, expected);
+                prop_assert_eq!(id as usize, expected);
             }
         }
     }
@@ -148,8 +196,18 @@ fn chunk_sizes_from_one_byte_up_on_real_text() {
         .unwrap()
         .with_max_patch_len(Some(7))
         .unwrap(),
+        PatchConfig::new(Rule::Budget { budget: 9.0 }).unwrap(),
+        PatchConfig::new(Rule::Budget { budget: 6.5 })
+            .unwrap()
+            .with_max_patch_len(Some(3))
+            .unwrap(),
     ] {
         let batch = segment(&model, doc, &cfg);
+        assert_eq!(
+            batch,
+            reference::entropy_lengths(&segment_with_entropies(&model, doc, &cfg).1, &cfg)
+        );
+        assert_eq!(segment_streaming(&model, doc, &cfg), batch);
         for threads in 1..=4 {
             let p = pool(threads);
             for chunk in [1, 2, 3, 7, 64, 1000, 4096, 19_999, 20_000, 1 << 20] {
@@ -170,7 +228,10 @@ fn empty_input_has_no_patches() {
     assert!(segment_streaming(&model, b"", &cfg).is_empty());
     assert!(segment_chunked(&model, b"", &cfg, 8).is_empty());
     assert!(space_lengths(b"", None).unwrap().is_empty());
-    assert!(static_lengths(0, 3).unwrap().is_empty());
+    assert!(static_lengths(0, 3.0).unwrap().is_empty());
+    let budget = PatchConfig::new(Rule::Budget { budget: 1.0 }).unwrap();
+    assert!(segment(&model, b"", &budget).is_empty());
+    assert!(segment_chunked(&model, b"", &budget, 8).is_empty());
 }
 
 #[test]
@@ -210,7 +271,19 @@ fn invalid_parameters_are_rejected() {
         ok.with_max_patch_len(Some(0)),
         Err(Error::InvalidMaxPatchLen)
     );
-    assert_eq!(static_lengths(10, 0), Err(Error::InvalidPatchSize));
+    for bad in [0.0, 0.5, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(matches!(
+            static_lengths(10, bad),
+            Err(Error::InvalidPatchSize(_))
+        ));
+    }
+    for bad in [-0.1, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert!(matches!(
+            PatchConfig::new(Rule::Budget { budget: bad }),
+            Err(Error::InvalidBudget(_))
+        ));
+    }
+    assert!(PatchConfig::new(Rule::Budget { budget: 0.0 }).is_ok());
     assert_eq!(
         space_lengths(b"a b", Some(0)),
         Err(Error::InvalidMaxPatchLen)
@@ -237,15 +310,40 @@ fn decoder_knows_boundaries_before_the_byte() {
     .with_max_patch_len(Some(5))
     .unwrap();
     let doc = &REAL_TEXT[1000..3000];
-    let mut decoder = StreamingDecoder::new(&model, cfg);
-    let (_, h) = segment_with_entropies(&model, doc, &cfg);
-    for (i, &b) in doc.iter().enumerate() {
-        let predicted = decoder.next_starts_patch();
-        let d = decoder.push(b);
-        assert_eq!(d.starts_patch, predicted);
-        assert_eq!(d.entropy.to_bits(), h[i].to_bits());
+    let budget = PatchConfig::new(Rule::Budget { budget: 8.0 })
+        .unwrap()
+        .with_max_patch_len(Some(6))
+        .unwrap();
+    for cfg in [cfg, budget] {
+        let mut decoder = StreamingDecoder::new(&model, cfg);
+        let (batch, h) = segment_with_entropies(&model, doc, &cfg);
+        let mut lengths: Vec<usize> = Vec::new();
+        for (i, &b) in doc.iter().enumerate() {
+            let predicted = decoder.next_starts_patch();
+            let d = decoder.push(b);
+            assert_eq!(d.starts_patch, predicted);
+            assert_eq!(d.entropy.to_bits(), h[i].to_bits());
+            match lengths.last_mut() {
+                Some(l) if !d.starts_patch => *l += 1,
+                _ => lengths.push(1),
+            }
+            assert_eq!(decoder.current_patch_len(), *lengths.last().unwrap());
+        }
+        assert_eq!(decoder.patches(), batch.len());
+        assert_eq!(lengths, batch);
     }
-    assert_eq!(decoder.finish(), segment(&model, doc, &cfg));
+}
+
+#[test]
+fn budget_patches_close_once_their_entropy_reaches_the_budget() {
+    // H: 1, 1, 1 | 2, 2 | 0.5, 0.5, 0.5, 0.5, 3 | 1
+    let h = [1.0f32, 1.0, 1.0, 2.0, 2.0, 0.5, 0.5, 0.5, 0.5, 3.0, 1.0];
+    let cfg = PatchConfig::new(Rule::Budget { budget: 3.0 }).unwrap();
+    assert_eq!(lengths_from_entropies(&h, &cfg), [3, 2, 5, 1]);
+    // A forced start resets the sum.
+    let capped = cfg.with_max_patch_len(Some(2)).unwrap();
+    assert_eq!(lengths_from_entropies(&h, &capped), [2, 2, 2, 2, 2, 1]);
+    assert_eq!(reference::entropy_lengths(&h, &capped), [2, 2, 2, 2, 2, 1]);
 }
 
 #[test]
@@ -272,6 +370,8 @@ fn calibration_hits_targets_on_real_text() {
                 None,
             ),
             (CalibrationTarget::Global, Some(16)),
+            (CalibrationTarget::Budget, None),
+            (CalibrationTarget::Budget, Some(12)),
         ] {
             let c = calibrate(&refs, kind, target, max).unwrap();
             let rel = (c.mean_patch_len - target).abs() / target;

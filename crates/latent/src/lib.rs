@@ -70,7 +70,7 @@
 //! generation. A scheme is one [`Scheme`] variant plus one arm per `match` in that module.
 //!
 //! - `static`: patch `p` starts at `⌊4.5 p⌋` (lengths 4, 5, 4, 5, ...): the library's
-//!   `static_lengths_fractional`.
+//!   `static_lengths`.
 //! - `space`: the library's space rule, with the `max_patch_len` (1..=64) whose mean comes
 //!   nearest the target: without one, its mean on the calibration windows is far above 4.5.
 //! - `entropy-global`: `H[i] > threshold` with the library's default model (trained on the same

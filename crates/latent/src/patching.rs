@@ -8,7 +8,7 @@
 //! [`bltpatch::CalibrationTarget::Global`], [`bltpatch::PatchConfig`] / [`bltpatch::Rule`],
 //! [`bltpatch::segment()`], [`bltpatch::segment_batch`] (BLT's `patch_lengths` / `patch_ids`),
 //! [`bltpatch::BatchLayout::from_lengths`] (the baselines' layout),
-//! [`bltpatch::static_lengths_fractional`], [`bltpatch::space_lengths`] and
+//! [`bltpatch::static_lengths`], [`bltpatch::space_lengths`] and
 //! [`bltpatch::StreamingDecoder`].
 //!
 //! A scheme is one [`Scheme`] variant and one arm in each `match` below.
@@ -129,13 +129,12 @@ pub struct Layout {
 
 impl Layout {
     fn from_library(l: BatchLayout) -> Self {
-        let narrow = |v: Vec<usize>| v.into_iter().map(|x| x as u32).collect();
         Self {
             batch: l.batch,
             max_patches: l.max_patches,
             max_len: l.max_len,
-            patch_lengths: narrow(l.patch_lengths),
-            patch_ids: narrow(l.patch_ids),
+            patch_lengths: l.patch_lengths,
+            patch_ids: l.patch_ids,
         }
     }
 
@@ -261,7 +260,7 @@ impl<'m> Patching<'m> {
                 let mean = |m: Option<usize>| -> Result<f64, LatentError> {
                     let mut patches = 0;
                     for d in docs {
-                        patches += bltpatch::space_lengths(d, m).map_err(lib)?.len();
+                        patches += bltpatch::space_lengths(d, m).map_err(|e| lib(e.into()))?.len();
                     }
                     Ok(bytes as f64 / patches as f64)
                 };
@@ -289,10 +288,10 @@ impl<'m> Patching<'m> {
                     .collect();
                 let refs: Vec<&[f32]> = entropies.iter().map(Vec::as_slice).collect();
                 let c = bltpatch::calibrate(&refs, CalibrationTarget::Global, target, None)
-                    .map_err(lib)?;
+                    .map_err(|e| lib(e.into()))?;
                 Params::Entropy {
                     config: c.config,
-                    threshold: c.value,
+                    threshold: c.value as f32,
                 }
             }
         };
@@ -343,7 +342,7 @@ impl<'m> Patching<'m> {
     pub fn lengths(&self, doc: &[u8]) -> Vec<usize> {
         match self.params {
             Params::Static { size } => {
-                bltpatch::static_lengths_fractional(doc.len(), size).expect("size >= 1")
+                bltpatch::static_lengths(doc.len(), size).expect("size >= 1")
             }
             Params::Space { max_patch_len, .. } => {
                 bltpatch::space_lengths(doc, max_patch_len).expect("max_patch_len >= 1")
@@ -354,14 +353,8 @@ impl<'m> Patching<'m> {
 
     /// The layout of a batch of documents (each segmented from an empty context).
     pub fn layout(&self, docs: &[&[u8]]) -> Layout {
-        let layout = match self.params {
-            Params::Entropy { config, .. } => bltpatch::segment_batch(&self.model.0, docs, &config),
-            _ => {
-                let lengths: Vec<Vec<usize>> = docs.iter().map(|d| self.lengths(d)).collect();
-                BatchLayout::from_lengths(&lengths)
-            }
-        };
-        Layout::from_library(layout)
+        let lengths: Vec<Vec<usize>> = docs.iter().map(|d| self.lengths(d)).collect();
+        Layout::from_library(BatchLayout::from_lengths(&lengths))
     }
 
     /// A stream of boundary decisions for generating a document byte by byte.

@@ -106,6 +106,14 @@ impl Corpus {
             .collect()
     }
 
+    /// Every file by name, size and SHA-256 (for the checkpoint's training summary).
+    pub fn describe(&self) -> Vec<bltpatch_checkpoint::CorpusFile> {
+        self.files
+            .iter()
+            .map(|f| bltpatch_checkpoint::CorpusFile::describe(&f.path, f.bytes()))
+            .collect()
+    }
+
     /// Total bytes of all files.
     pub fn total_bytes(&self) -> usize {
         self.files.iter().map(|f| f.bytes().len()).sum()

@@ -14,7 +14,7 @@
 //! opts.preset = "small".into();
 //! opts.time_budget = Some(Duration::from_secs(600));
 //! let report = train(&opts)?; // progress bar on stderr
-//! println!("{report}"); // held-out bits/byte, calibrated threshold, ...
+//! println!("{report}"); // held-out bits/byte, calibrated budget, ...
 //! # Ok::<(), bltpatch_model::ModelError>(())
 //! ```
 //!
@@ -63,8 +63,9 @@
 //!   loop state (step, RNG state, elapsed time, hyper-parameters), so `resume: true` continues
 //!   exactly: a test checks that 3 + 3 resumed steps give the bits of 6 uninterrupted ones.
 //! - **The end**: the held-out text (capped at `max_eval_bytes`, 1 MiB) is scored with the
-//!   canonical engine, giving the held-out bits/byte and the entropies on which the global
-//!   threshold for `target_patch_size` (4.5) is calibrated ([`bltpatch_core::calibrate()`]) and
+//!   canonical engine, giving the held-out bits/byte and the entropies on which the
+//!   rule's parameter for `target_patch_size` (4.5; the budget rule by default,
+//!   `calibration_target`) is calibrated ([`bltpatch_core::calibrate()`]) and
 //!   stored as the checkpoint's [`CalibrationRecord`](bltpatch_checkpoint::CalibrationRecord);
 //!   `config.training` summarises the run.
 //! - **Determinism**: the same options and seed give bit-identical checkpoints on flex, for any

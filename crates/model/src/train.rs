@@ -10,7 +10,7 @@ use bltpatch_checkpoint::{
     CONFIG_FILE, CalibrationRecord, Config, Tensor as CkptTensor, Weights, read_config,
     serialize_tensors, write_checkpoint,
 };
-use bltpatch_core::{CalibrationTarget, EntropyModel, calibrate};
+use bltpatch_core::{CalibrationTarget, EntropyModel, Rule};
 use bltpatch_engine::arch::{self, ConvConfig};
 use bltpatch_engine::{ConvModel, EngineError};
 use burn::module::Module;
@@ -103,8 +103,10 @@ pub struct TrainOptions {
     /// and backend from these options. The optimizer moments, step count, RNG state and clock
     /// continue exactly.
     pub resume: bool,
-    /// Mean patch length that the stored threshold is calibrated for (4.5, as in BLT).
+    /// Mean patch length that the stored rule is calibrated for (4.5, as in BLT).
     pub target_patch_size: f64,
+    /// Which rule's parameter is calibrated and stored ([`CalibrationTarget::Budget`]).
+    pub calibration_target: CalibrationTarget,
     /// Steps between validation estimates (and log lines) (100).
     pub eval_every: usize,
     /// Held-out chunks (of `seq_len` positions) in the periodic validation estimate (64).
@@ -150,6 +152,7 @@ impl TrainOptions {
             threads: None,
             resume: false,
             target_patch_size: 4.5,
+            calibration_target: CalibrationTarget::Budget,
             eval_every: 100,
             val_chunks: 64,
             checkpoint_every: Duration::from_secs(300),
@@ -242,8 +245,8 @@ pub struct TrainReport {
     pub val_bits_per_byte: Option<f64>,
     /// Held-out bytes that `val_bits_per_byte` and the calibration were measured on.
     pub val_bytes: usize,
-    /// The calibrated global threshold (nats).
-    pub threshold: Option<f32>,
+    /// The calibrated rule and its parameter (nats).
+    pub calibrated_rule: Option<Rule>,
     /// The mean patch length it gives on the calibration text.
     pub mean_patch_len: Option<f64>,
 }
@@ -266,8 +269,8 @@ impl std::fmt::Display for TrainReport {
         if let Some(v) = self.val_bits_per_byte {
             write!(f, ", held-out {v:.3} bits/byte on {} bytes", self.val_bytes)?;
         }
-        if let (Some(t), Some(m)) = (self.threshold, self.mean_patch_len) {
-            write!(f, ", threshold {t:.4} nats (mean patch {m:.2} bytes)")?;
+        if let (Some(r), Some(m)) = (self.calibrated_rule, self.mean_patch_len) {
+            write!(f, ", calibrated {r:?} (mean patch {m:.2} bytes)")?;
         }
         write!(f, "; saved to {}", self.output.display())
     }
@@ -570,6 +573,8 @@ struct Trainer<'a> {
     cfg: ConvConfig,
     hyper: Hyper,
     corpus: Corpus,
+    /// The corpus files by name, size and SHA-256, for the checkpoint's training summary.
+    corpus_files: Vec<bltpatch_checkpoint::CorpusFile>,
     device: Device,
     train_device: Device,
 }
@@ -627,17 +632,25 @@ impl Trainer<'_> {
             hyper.time_budget_s = Some(600.0);
         }
         let corpus = Corpus::open(&opts.corpus, hyper.val_fraction)?;
-        check_writable(&opts.output)?;
+        // The device first: a backend that is not available leaves no output directory behind.
         let device = opts.backend.device()?;
+        let created = !opts.output.exists();
+        check_writable(&opts.output)?;
         let trainer = Trainer {
             opts,
             cfg,
             hyper,
+            corpus_files: corpus.describe(),
             corpus,
             train_device: device.clone().autodiff(),
             device,
         };
-        trainer.train(resumed)
+        let result = trainer.train(resumed);
+        if result.is_err() && created {
+            // Nothing was saved: do not leave the empty directory (remove_dir fails otherwise).
+            let _ = std::fs::remove_dir(&opts.output);
+        }
+        result
     }
 
     fn train(&self, resumed: Option<(ResumeState, Weights)>) -> Result<TrainReport, ModelError> {
@@ -962,7 +975,7 @@ impl Trainer<'_> {
                 "val_bytes": count,
                 "val_bpb_per_doc": per_doc,
                 "eval_s": entropies_s,
-                "threshold": calibration.as_ref().and_then(|c| c.threshold),
+                "calibration": calibration.as_ref().map(|c| c.rule),
             }),
         );
         st.val_bpb = val.or(st.val_bpb);
@@ -986,21 +999,12 @@ impl Trainer<'_> {
         if docs.is_empty() {
             return Ok(None);
         }
-        let c = calibrate(
+        Ok(Some(CalibrationRecord::calibrate(
             &docs,
-            CalibrationTarget::Global,
+            self.opts.calibration_target,
             self.opts.target_patch_size,
             None,
-        )?;
-        Ok(Some(CalibrationRecord {
-            rule: "global".into(),
-            threshold: Some(c.value),
-            relative_threshold: None,
-            max_patch_len: None,
-            target_patch_size: self.opts.target_patch_size,
-            mean_patch_len: c.mean_patch_len,
-            calibration_bytes: c.bytes,
-        }))
+        )?))
     }
 
     /// Writes the resume state, then the checkpoint (which carries the resume state over).
@@ -1042,7 +1046,7 @@ impl Trainer<'_> {
         config.training = serde_json::json!({
             "trainer": TRAINER,
             "preset": st.hyper.preset,
-            "corpus": st.corpus.iter().map(|(p, n)| serde_json::json!({"path": p, "bytes": n})).collect::<Vec<_>>(),
+            "corpus": self.corpus_files,
             "corpus_bytes": self.corpus.total_bytes(),
             "val_fraction": st.hyper.val_fraction,
             "steps": st.step,
@@ -1091,7 +1095,7 @@ impl Trainer<'_> {
             } else {
                 0
             },
-            threshold: calibration.as_ref().and_then(|c| c.threshold),
+            calibrated_rule: calibration.as_ref().map(|c| c.rule),
             mean_patch_len: calibration.as_ref().map(|c| c.mean_patch_len),
         }
     }

@@ -140,6 +140,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 mod ckpt;
+mod fit;
+pub use fit::{Fit, FitOptions, fit};
 mod train;
 
 /// The architecture name in `config.json`.

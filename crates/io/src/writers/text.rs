@@ -38,7 +38,9 @@ const RESET: &[u8] = b"\x1b[0m";
 
 /// Writes each document's bytes with a visible separator between patches.
 ///
-/// - Without colour: patches are separated by `|` (a `|` in the text itself is not escaped).
+/// - Without colour: patches are separated by `|`; in the text itself a `|` is written `\|` and
+///   a `\` is written `\\`, so every bare `|` is a boundary and the output reads back
+///   unambiguously.
 /// - With colour (for a terminal): each patch gets an ANSI 256-colour background whose shade
 ///   follows the mean entropy of its bytes, from dark blue (0 nats) to red (4 nats or more), and
 ///   patches are separated by `│`. Without entropies, patches alternate between two greys.
@@ -80,19 +82,27 @@ impl TextWriter {
 
     /// Renders one patch into `self.buf`, in `style` if given.
     fn render_patch(&mut self, patch: &[u8], style: Option<&[u8]>) {
+        let plain = !self.colour;
         let mut out = Styled {
             buf: &mut self.buf,
             style,
             on: false,
         };
+        let text = |out: &mut Styled, line: &str| {
+            if plain && line.contains(['|', '\\']) {
+                out.text(line.replace('\\', "\\\\").replace('|', "\\|").as_bytes());
+            } else {
+                out.text(line.as_bytes());
+            }
+        };
         for chunk in patch.utf8_chunks() {
             let mut lines = chunk.valid().split('\n');
             if let Some(first) = lines.next() {
-                out.text(first.as_bytes());
+                text(&mut out, first);
             }
             for line in lines {
                 out.newline();
-                out.text(line.as_bytes());
+                text(&mut out, line);
             }
             for &byte in chunk.invalid() {
                 out.text(&escape(byte));
@@ -239,6 +249,15 @@ mod tests {
 
     fn text(docs: &[(&str, &[u8], &[usize])]) -> String {
         String::from_utf8(render(Format::Text, false, docs)).unwrap()
+    }
+
+    #[test]
+    fn a_literal_separator_is_escaped() {
+        // Patches `a|` and `b\c`: the only bare `|` is the boundary.
+        assert_eq!(text(&[("a", b"a|b\\c", &[2, 3])]), "a\\||b\\\\c\n");
+        assert_eq!(text(&[("a", b"a|b", &[1, 2])]), "a|\\|b\n");
+        // Invalid UTF-8 stays distinguishable from a literal `\x..` in the text.
+        assert_eq!(text(&[("a", b"\\xff\xff", &[4, 1])]), "\\\\xff|\\xff\n");
     }
 
     #[test]
