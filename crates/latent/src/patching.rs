@@ -260,7 +260,9 @@ impl<'m> Patching<'m> {
                 let mean = |m: Option<usize>| -> Result<f64, LatentError> {
                     let mut patches = 0;
                     for d in docs {
-                        patches += bltpatch::space_lengths(d, m).map_err(|e| lib(e.into()))?.len();
+                        patches += bltpatch::space_lengths(d, m)
+                            .map_err(|e| lib(e.into()))?
+                            .len();
                     }
                     Ok(bytes as f64 / patches as f64)
                 };
