@@ -1,10 +1,11 @@
 //! Times the parts of one training step of a preset on flex:
-//! `profile [PRESET] [BATCH] [SEQ_LEN] [POOLING]`, e.g. `profile small 16 512 mean`.
+//! `profile [PRESET] [BATCH] [SEQ_LEN] [POOLING] [SCHEME]`, e.g. `profile small 8 512 mean bpe`
+//! (the scheme set to a mean patch length of 4.5 on the step's windows).
 
 use std::time::Instant;
 
 use bltpatch_latent::batch::HostBatch;
-use bltpatch_latent::{EntropyModel, LatentConfig, LatentInput, Patching, PoolingKind};
+use bltpatch_latent::{EntropyModel, LatentConfig, LatentInput, Patching, PoolingKind, Scheme};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::Device;
@@ -28,18 +29,28 @@ fn main() {
         .map(|b| &text[b * 997 % (text.len() - seq_len)..][..seq_len])
         .collect();
     let entropy = EntropyModel::default_model();
-    let patching = Patching::entropy_global(&entropy, 2.2).unwrap();
+    let scheme: Scheme = args
+        .get(5)
+        .map_or("entropy-global", String::as_str)
+        .parse()
+        .expect("scheme");
+    let patching = Patching::calibrate(scheme, &entropy, &docs, 4.5).expect("calibration");
     let f = cfg.flops_per_byte(4.5, seq_len);
     println!(
-        "{preset} {pooling:?}: {:.0} FLOPs/byte (encoder {:.0}, pooling {:.0}, global {:.0}, decoder {:.0})",
-        f.total, f.encoder, f.pooling, f.global, f.decoder
+        "{preset} {pooling:?} {scheme} ({}): {:.0} FLOPs/byte (encoder {:.0}, pooling {:.0}, global {:.0}, decoder {:.0})",
+        patching.describe(),
+        f.total,
+        f.encoder,
+        f.pooling,
+        f.global,
+        f.decoder
     );
     let mut times = [0f64; 5];
     let steps = 6;
     for step in 0..steps {
         let t = Instant::now();
         let layout = patching.layout(&docs);
-        let host = HostBatch::new(&cfg, &docs, &layout, 0);
+        let host = HostBatch::new(&cfg, &docs, &layout);
         let input = LatentInput::new(&host, &device);
         let t_batch = t.elapsed().as_secs_f64();
         let t = Instant::now();

@@ -5,11 +5,13 @@
 //! - mean-pooling weights `[B, P, L]`: `1 / len(p)` where `patch_ids[b, j] = p` and `j` is a
 //!   byte of document `b` (`len(p)` from `patch_lengths`), else 0;
 //! - the cross-attention bias `[B, 1, P, L]`: 0 at the same places, masked elsewhere;
-//! - the decoder index `[B·L]`: byte `j` reads `k = patch_ids[b, j - a]` (`a` the scheme's
-//!   [lookahead](crate::patching::Scheme::lookahead)), or `k = 0` for `j < a`; `k = 0` is the
-//!   learned start vector and `k >= 1` the global output of patch `k - 1`. With `a = 0`, byte
-//!   `j` of patch `p` sees the global output of patch `p - 1` (BLT), which holds bytes up to
-//!   `j - 1` at most; the first patch sees the start vector.
+//! - the decoder index `[B·L]`: byte `j` reads `k` = the number of patches known once `j` bytes
+//!   are seen (`known_at <= j`, [`Layout::known_patches`]); `k = 0` is the learned start vector
+//!   and `k >= 1` the global output of patch `k - 1`. A patch is known only once it is complete
+//!   and no later byte can move its end, so what byte `j` reads depends on `x[0..j)` only. For
+//!   the entropy rules and static patches `known_at` is the patch's end, so byte `j` of patch `p`
+//!   reads patch `p - 1` (BLT's rule); for space patching and BPE, whose boundaries depend on
+//!   later bytes, the first bytes of a patch may read an earlier one.
 
 use crate::model::LatentConfig;
 use crate::nn::MASKED;
@@ -44,12 +46,11 @@ pub struct HostBatch {
 }
 
 impl HostBatch {
-    /// Assembles `docs` (at least one byte in all) with their `layout` for a model of `cfg`,
-    /// for a scheme with the given `lookahead`.
+    /// Assembles `docs` (at least one byte in all) with their `layout` for a model of `cfg`.
     ///
     /// # Panics
-    /// A layout that does not describe `docs`.
-    pub fn new(cfg: &LatentConfig, docs: &[&[u8]], layout: &Layout, lookahead: usize) -> Self {
+    /// A layout that does not describe `docs`, or one in which a byte would read its own patch.
+    pub fn new(cfg: &LatentConfig, docs: &[&[u8]], layout: &Layout) -> Self {
         let (rows, len, patches) = (docs.len(), layout.max_len, layout.max_patches);
         assert_eq!(layout.batch, rows, "layout of another batch");
         let cross = cfg.pooling.kind == crate::pooling::PoolingKind::CrossAttention;
@@ -81,11 +82,8 @@ impl HostBatch {
                 if let Some(bias) = &mut b.pool_bias {
                     bias[member] = 0.0;
                 }
-                let k = if j >= lookahead {
-                    ids[j - lookahead] as usize
-                } else {
-                    0
-                };
+                let k = layout.known_patches(r, j);
+                assert!(k <= p, "byte {j} would read its own patch {p}");
                 b.decoder_index[at] = (r * (patches + 1) + k) as i64;
             }
             // Padding positions read the start vector of their row; their loss weight is 0.

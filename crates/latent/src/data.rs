@@ -1,9 +1,12 @@
 //! The text: each corpus file's first 95 % trains, its last 5 % is held out (the split of
 //! [`bltpatch_model::data::Corpus`], on which the library's default entropy model was trained).
+//! The held-out part is cut in two: its first half is the **validation** text, on which every
+//! scheme's parameter is set; its second half is the **test** text, which the learning curve and
+//! the final score read. Neither model trains on either half.
 //!
 //! Training windows are `seq_len` bytes at uniformly random offsets of the training parts
-//! (a file drawn in proportion to its size); the held-out windows are `seq_len` bytes at
-//! evenly spaced offsets of each file's held-out part, the same for every scheme. Every window
+//! (a file drawn in proportion to its size); validation and test windows are `seq_len` bytes at
+//! evenly spaced offsets of each file's half, the same for every scheme. Every window
 //! is a document of its own: the entropy model and the latent model both start it from an empty
 //! context.
 
@@ -72,6 +75,22 @@ impl Text {
     /// The held-out part of every file.
     pub fn held_out(&self) -> Vec<&[u8]> {
         self.corpus.val_docs()
+    }
+
+    /// The first half of every file's held-out part: calibration text.
+    pub fn validation(&self) -> Vec<&[u8]> {
+        self.held_out()
+            .into_iter()
+            .map(|d| &d[..d.len() / 2])
+            .collect()
+    }
+
+    /// The second half of every file's held-out part: evaluation text.
+    pub fn test(&self) -> Vec<&[u8]> {
+        self.held_out()
+            .into_iter()
+            .map(|d| &d[d.len() / 2..])
+            .collect()
     }
 }
 

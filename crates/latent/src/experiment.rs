@@ -1,10 +1,12 @@
 //! The experiment: the same model trained on the same bytes with each patching scheme at the
 //! same mean patch length, then held-out bits per byte, FLOPs per byte, bytes trained and time.
 //!
-//! 1. The corpus files are split (first 95 % train, last 5 % held out, [`crate::data`]).
-//! 2. Every scheme is calibrated to `target_patch_len` on the same random training windows
+//! 1. The corpus files are split: first 95 % train, last 5 % held out, the held-out part cut
+//!    into a validation half and a test half ([`crate::data`]).
+//! 2. The target mean patch length is cl100k BPE's on the validation windows (or a given
+//!    number), and every scheme's parameter is set to reach it on those windows
 //!    ([`Patching::calibrate`]), so every scheme runs the global model on about the same number
-//!    of patches per byte, the same global FLOPs per byte.
+//!    of patches per held-out byte, the same global FLOPs per byte. BPE needs no parameter.
 //! 3. For each seed, each scheme trains a model from the same initial weights on the same
 //!    sequence of windows ([`crate::train::train`]); a fixed set of held-out windows traces the
 //!    learning curve, a larger one gives the final bits per byte.
@@ -16,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bltpatch_model::Backend;
-use bltpatch_model::rng::SplitMix64;
 use serde::Serialize;
 
 use crate::data::{Sampler, Text, spaced_windows};
@@ -45,16 +46,17 @@ pub struct ExperimentOptions {
     pub preset: String,
     /// Pooling of byte states into patch vectors.
     pub pooling: PoolingKind,
-    /// Mean patch length every scheme is calibrated to.
-    pub target_patch_len: f64,
+    /// Mean patch length every scheme is calibrated to; `None`: cl100k BPE's mean on the
+    /// validation windows.
+    pub target_patch_len: Option<f64>,
     /// Training options (the seed is set per run).
     pub train: TrainOptions,
     /// Held-out windows per file for the learning curve.
     pub curve_windows_per_file: usize,
     /// Held-out windows per file for the final evaluation.
     pub final_windows_per_file: usize,
-    /// Training windows the schemes are calibrated on.
-    pub calibration_windows: usize,
+    /// Validation windows per file that the schemes are calibrated on.
+    pub calibration_windows_per_file: usize,
     /// An entropy-model checkpoint instead of the library's default model.
     pub entropy_model: Option<PathBuf>,
     /// The burn backend.
@@ -71,8 +73,8 @@ fn backend_name<S: serde::Serializer>(b: &Backend, s: S) -> Result<S::Ok, S::Err
 }
 
 impl ExperimentOptions {
-    /// Defaults for `corpus` written to `out`: the three schemes of the library, one seed,
-    /// the `small` model with mean pooling, a mean patch length of 4.5 bytes.
+    /// Defaults for `corpus` written to `out`: all five schemes, one seed, the `small` model
+    /// with mean pooling, the mean patch length of cl100k BPE on the validation windows.
     pub fn new(corpus: Vec<PathBuf>, out: impl Into<PathBuf>) -> Self {
         Self {
             corpus,
@@ -82,11 +84,11 @@ impl ExperimentOptions {
             first_seed: 0,
             preset: "small".into(),
             pooling: PoolingKind::Mean,
-            target_patch_len: 4.5,
+            target_patch_len: None,
             train: TrainOptions::default(),
             curve_windows_per_file: 8,
             final_windows_per_file: 32,
-            calibration_windows: 256,
+            calibration_windows_per_file: 32,
             entropy_model: None,
             backend: Backend::Flex,
             sample_bytes: 0,
@@ -123,7 +125,10 @@ impl ExperimentOptions {
         if self.train.batch_size == 0 || self.train.seq_len < 2 {
             return bad("batch size must be at least 1 and the sequence length at least 2");
         }
-        if self.curve_windows_per_file == 0 || self.final_windows_per_file == 0 {
+        if self.curve_windows_per_file == 0
+            || self.final_windows_per_file == 0
+            || self.calibration_windows_per_file == 0
+        {
             return bad("evaluation windows per file must be at least 1");
         }
         if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
@@ -163,6 +168,8 @@ pub struct SchemeSetup {
     pub parameter: String,
     /// Mean patch length on the calibration windows.
     pub calibration_mean_patch_len: f64,
+    /// Mean patch length on the training windows of the first seed's run.
+    pub train_mean_patch_len: f64,
 }
 
 /// Runs the whole experiment; `log` receives progress lines. Writes nothing: see
@@ -181,41 +188,57 @@ pub fn run(opts: &ExperimentOptions, mut log: impl FnMut(&str)) -> Result<Report
     };
     let seq_len = opts.train.seq_len;
     let sampler = Sampler::new(text.train(), seq_len);
-    let held_out = text.held_out();
     let files = text.names().len();
+    let test = text.test();
     let curve = EvalSet {
-        windows: spaced_windows(&held_out, opts.curve_windows_per_file, seq_len),
+        windows: spaced_windows(&test, opts.curve_windows_per_file, seq_len),
         files,
     };
     let last = EvalSet {
-        windows: spaced_windows(&held_out, opts.final_windows_per_file, seq_len),
+        windows: spaced_windows(&test, opts.final_windows_per_file, seq_len),
         files,
     };
-    let calibration = sampler.windows(
-        &mut SplitMix64::new(0x6361_6c69_6272_6174),
-        opts.calibration_windows.max(1),
-    );
+    let calibration: Vec<&[u8]> = spaced_windows(
+        &text.validation(),
+        opts.calibration_windows_per_file,
+        seq_len,
+    )
+    .into_iter()
+    .map(|(_, w)| w)
+    .collect();
+    let calibration_bytes: usize = calibration.iter().map(|d| d.len()).sum();
+    let target = match opts.target_patch_len {
+        Some(t) => t,
+        None => {
+            let t = Patching::bpe(&entropy).mean_patch_len(&calibration);
+            log(&format!(
+                "target mean patch length {t:.4}: cl100k BPE's on {} validation windows ({calibration_bytes} bytes)",
+                calibration.len()
+            ));
+            t
+        }
+    };
     let mut patchings = Vec::with_capacity(opts.schemes.len());
     let mut setups = Vec::with_capacity(opts.schemes.len());
     for &scheme in &opts.schemes {
-        let p = Patching::calibrate(scheme, &entropy, &calibration, opts.target_patch_len)?;
+        let p = Patching::calibrate(scheme, &entropy, &calibration, target)?;
         log(&format!(
-            "{scheme}: {} gives a mean patch length of {:.3} on {} calibration bytes",
+            "{scheme}: {} gives a mean patch length of {:.3} on {calibration_bytes} validation bytes",
             p.describe(),
             p.calibration_mean(),
-            calibration.iter().map(|d| d.len()).sum::<usize>()
         ));
         setups.push(SchemeSetup {
             scheme,
             parameter: p.describe(),
             calibration_mean_patch_len: p.calibration_mean(),
+            train_mean_patch_len: f64::NAN,
         });
         patchings.push(p);
     }
-    let flops_nominal = cfg.flops_per_byte(opts.target_patch_len, seq_len);
+    let flops_nominal = cfg.flops_per_byte(target, seq_len);
     let parameters = cfg.init(0, &device).parameters();
     log(&format!(
-        "model {} ({} pooling): {} parameters (encoder {}, pooling {}, global {}, decoder {}); {:.0} FLOPs/byte at mean patch length {} (encoder {:.0}, pooling {:.0}, global {:.0} = {:.0}/patch, decoder {:.0}); {} + {} held-out windows of {} bytes",
+        "model {} ({} pooling): {} parameters (encoder {}, pooling {}, global {}, decoder {}); {:.0} FLOPs/byte at mean patch length {:.3} (encoder {:.0}, pooling {:.0}, global {:.0} = {:.0}/patch, decoder {:.0}); {} + {} held-out windows of {} bytes",
         opts.preset,
         pooling_name(opts.pooling),
         parameters.total,
@@ -224,7 +247,7 @@ pub fn run(opts: &ExperimentOptions, mut log: impl FnMut(&str)) -> Result<Report
         parameters.global,
         parameters.decoder,
         flops_nominal.total,
-        opts.target_patch_len,
+        target,
         flops_nominal.encoder,
         flops_nominal.pooling,
         flops_nominal.global,
@@ -238,7 +261,7 @@ pub fn run(opts: &ExperimentOptions, mut log: impl FnMut(&str)) -> Result<Report
     let mut runs = Vec::new();
     for s in 0..opts.seeds as u64 {
         let seed = opts.first_seed + s;
-        for patching in &patchings {
+        for (patching, setup) in patchings.iter().zip(setups.iter_mut()) {
             let t0 = Instant::now();
             let train_opts = TrainOptions {
                 seed,
@@ -282,6 +305,10 @@ pub fn run(opts: &ExperimentOptions, mut log: impl FnMut(&str)) -> Result<Report
             } else {
                 (None, None)
             };
+            if setup.train_mean_patch_len.is_nan() {
+                setup.train_mean_patch_len =
+                    outcome.bytes_trained as f64 / outcome.patches_trained.max(1) as f64;
+            }
             let run = Run {
                 scheme: patching.scheme(),
                 seed,
@@ -309,6 +336,7 @@ pub fn run(opts: &ExperimentOptions, mut log: impl FnMut(&str)) -> Result<Report
     }
     Ok(Report::new(
         opts.clone(),
+        target,
         cfg,
         parameters,
         text.names().to_vec(),

@@ -1,15 +1,15 @@
 //! Every call into the `bltpatch` library lives here: loading the entropy model, the patching
-//! schemes, their calibration to a target mean patch length, the batch layout and the
-//! streaming boundaries used while generating.
+//! schemes, their calibration to a target mean patch length, and the batch layout with the
+//! position at which each patch becomes known.
 //!
 //! Library calls made (the whole surface this crate depends on):
 //! [`bltpatch::Model::default_model`], [`bltpatch::Model::load`],
-//! [`bltpatch::EntropyModel::entropies`] (calibration text), [`bltpatch::calibrate()`] with
-//! [`bltpatch::CalibrationTarget::Global`], [`bltpatch::PatchConfig`] / [`bltpatch::Rule`],
-//! [`bltpatch::segment()`], [`bltpatch::segment_batch`] (BLT's `patch_lengths` / `patch_ids`),
-//! [`bltpatch::BatchLayout::from_lengths`] (the baselines' layout),
-//! [`bltpatch::static_lengths`], [`bltpatch::space_lengths`] and
-//! [`bltpatch::StreamingDecoder`].
+//! [`bltpatch::EntropyModel::entropies`] (calibration text), [`bltpatch::Plan::Calibrate`] /
+//! [`bltpatch::Plan::scheme_for`] with [`bltpatch::CalibrationTarget::Global`] and
+//! [`bltpatch::CalibrationTarget::Budget`], [`bltpatch::PatchConfig`] / [`bltpatch::Rule`],
+//! [`bltpatch::Scheme`], [`bltpatch::Patcher::new`], [`bltpatch::Patcher::segment`],
+//! [`bltpatch::Patcher::segment_known_at`] ([`bltpatch::KnownPatches`], [`bltpatch::NEVER`]) and
+//! [`bltpatch::BatchLayout::from_lengths`] (BLT's `patch_lengths` / `patch_ids`).
 //!
 //! A scheme is one [`Scheme`] variant and one arm in each `match` below.
 
@@ -17,7 +17,11 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use bltpatch::{BatchLayout, CalibrationTarget, EntropyModel as _, PatchConfig, StreamingDecoder};
+use bltpatch::{
+    BatchLayout, CalibrationTarget, EntropyModel as _, KnownPatches, NEVER, PatchConfig, Patcher,
+    Plan, Rule,
+};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::LatentError;
@@ -37,10 +41,23 @@ impl EntropyModel {
     /// # Errors
     /// [`LatentError::Patching`] with the library's message.
     pub fn load(dir: &Path) -> Result<Self, LatentError> {
-        bltpatch::Model::load(dir)
-            .map(Self)
-            .map_err(|e| LatentError::Patching(e.to_string()))
+        bltpatch::Model::load(dir).map(Self).map_err(lib)
     }
+
+    /// `H[0..n)` of every document (each from an empty context).
+    fn entropies(&self, docs: &[&[u8]]) -> Vec<Vec<f32>> {
+        docs.par_iter()
+            .map(|d| {
+                let mut h = vec![0f32; d.len()];
+                self.0.entropies(d, 0..d.len(), &mut h);
+                h
+            })
+            .collect()
+    }
+}
+
+fn lib(e: impl Into<bltpatch::Error>) -> LatentError {
+    LatentError::Patching(e.into().to_string())
 }
 
 /// A patching scheme.
@@ -55,11 +72,22 @@ pub enum Scheme {
     /// Entropy patching with the global rule `H[i] > threshold` and the library's default
     /// model, the threshold calibrated to the target mean.
     EntropyGlobal,
+    /// Entropy patching with the budget rule (a patch closes once the entropy summed over it
+    /// reaches the budget), the budget calibrated to the target mean.
+    EntropyBudget,
+    /// The boundaries of cl100k BPE tokens, as they are: no parameter.
+    Bpe,
 }
 
 impl Scheme {
     /// Every scheme, in table order.
-    pub const ALL: [Scheme; 3] = [Scheme::Static, Scheme::Space, Scheme::EntropyGlobal];
+    pub const ALL: [Scheme; 5] = [
+        Scheme::Static,
+        Scheme::Space,
+        Scheme::EntropyGlobal,
+        Scheme::EntropyBudget,
+        Scheme::Bpe,
+    ];
 
     /// The scheme's name on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -67,21 +95,8 @@ impl Scheme {
             Scheme::Static => "static",
             Scheme::Space => "space",
             Scheme::EntropyGlobal => "entropy-global",
-        }
-    }
-
-    /// How many bytes after byte `j` must be known to decide whether `j` starts a patch.
-    ///
-    /// 0 for the static and entropy schemes (the entropy `H[j]` depends on `x[0 .. j)` only).
-    /// 1 for `space`: whether byte `j` starts a patch depends on `x[j]` itself (it must not be
-    /// space-like), so a decoder that used the boundary at `j` while predicting `x[j]` would
-    /// learn from it whether `x[j]` is space-like. The batch layout therefore gives byte `j`
-    /// the global output of the patch before the one holding byte `j - lookahead`
-    /// ([`crate::batch`]); the causality test checks both cases.
-    pub fn lookahead(self) -> usize {
-        match self {
-            Scheme::Static | Scheme::EntropyGlobal => 0,
-            Scheme::Space => 1,
+            Scheme::EntropyBudget => "entropy-budget",
+            Scheme::Bpe => "bpe",
         }
     }
 }
@@ -101,17 +116,16 @@ impl FromStr for Scheme {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 let known: Vec<&str> = Scheme::ALL.iter().map(|k| k.name()).collect();
-                let later = "entropy-budget and bpe come once the library has them";
                 LatentError::InvalidOption(format!(
-                    "unknown scheme {s:?} (known: {}; {later})",
+                    "unknown scheme {s:?} (known: {})",
                     known.join(", ")
                 ))
             })
     }
 }
 
-/// The patch layout of a batch of documents, in BLT's form (the library's
-/// [`bltpatch::BatchLayout`] with `u32` entries).
+/// The patch layout of a batch of documents: BLT's `patch_lengths` `[B, P]` and `patch_ids`
+/// `[B, L]` (the library's [`bltpatch::BatchLayout`]), and when each patch becomes known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Documents.
@@ -125,182 +139,256 @@ pub struct Layout {
     /// `[batch, max_len]`: the patch of every byte (positions past a document's end hold
     /// `max_patches - 1`, as BLT's formula gives).
     pub patch_ids: Vec<u32>,
+    /// `[batch, max_patches]`: the number of bytes of its document that must be seen before
+    /// each patch is complete and its end certain ([`bltpatch::KnownPatches::known_at`]),
+    /// non-decreasing along a row; [`Layout::NEVER`] for a patch the document does not settle
+    /// and on padding.
+    pub known_at: Vec<u32>,
 }
 
 impl Layout {
-    fn from_library(l: BatchLayout) -> Self {
+    /// `known_at` of a patch that no byte of its document may read.
+    pub const NEVER: u32 = u32::MAX;
+
+    /// The layout of documents given their patch lengths and, per patch, the number of bytes
+    /// after which it is known ([`bltpatch::NEVER`] for never).
+    ///
+    /// # Panics
+    /// Rows of different lengths, or a document of `u32::MAX` bytes or more.
+    pub fn new(lengths: &[Vec<usize>], known_at: &[Vec<usize>]) -> Self {
+        assert_eq!(
+            lengths.len(),
+            known_at.len(),
+            "one known_at row per document"
+        );
+        let l = BatchLayout::from_lengths(lengths);
+        let mut known = vec![Self::NEVER; l.batch * l.max_patches];
+        for (b, row) in known_at.iter().enumerate() {
+            assert_eq!(row.len(), lengths[b].len(), "one known_at per patch");
+            for (o, &k) in known[b * l.max_patches..].iter_mut().zip(row) {
+                *o = if k == NEVER {
+                    Self::NEVER
+                } else {
+                    u32::try_from(k).expect("a document shorter than 4 GiB")
+                };
+            }
+        }
         Self {
             batch: l.batch,
             max_patches: l.max_patches,
             max_len: l.max_len,
             patch_lengths: l.patch_lengths,
             patch_ids: l.patch_ids,
+            known_at: known,
         }
+    }
+
+    /// The layout of documents segmented with their known-at positions.
+    pub fn from_known(docs: &[KnownPatches]) -> Self {
+        let lengths: Vec<Vec<usize>> = docs.iter().map(|k| k.lengths.clone()).collect();
+        let known: Vec<Vec<usize>> = docs.iter().map(|k| k.known_at.clone()).collect();
+        Self::new(&lengths, &known)
     }
 
     /// Bytes of document `b` (the sum of its patch lengths).
     pub fn doc_len(&self, b: usize) -> usize {
-        let row = &self.patch_lengths[b * self.max_patches..(b + 1) * self.max_patches];
-        row.iter().map(|&l| l as usize).sum()
+        self.row(&self.patch_lengths, b)
+            .iter()
+            .map(|&l| l as usize)
+            .sum()
     }
 
     /// Patches of document `b`.
     pub fn doc_patches(&self, b: usize) -> usize {
-        let row = &self.patch_lengths[b * self.max_patches..(b + 1) * self.max_patches];
-        row.iter().filter(|&&l| l > 0).count()
+        self.row(&self.patch_lengths, b)
+            .iter()
+            .filter(|&&l| l > 0)
+            .count()
+    }
+
+    /// The patches of document `b` known once `j` bytes are seen: the first this many.
+    pub fn known_patches(&self, b: usize, j: usize) -> usize {
+        self.row(&self.known_at, b)
+            .partition_point(|&k| k != Self::NEVER && k as usize <= j)
+    }
+
+    /// Over the patches of document `b` that it settles: the summed delay `known_at - end`
+    /// (bytes) and their number.
+    pub fn known_delay(&self, b: usize) -> (u64, usize) {
+        let (mut end, mut sum, mut count) = (0u64, 0u64, 0);
+        for (&len, &k) in self
+            .row(&self.patch_lengths, b)
+            .iter()
+            .zip(self.row(&self.known_at, b))
+        {
+            end += len as u64;
+            if len > 0 && k != Self::NEVER {
+                sum += k as u64 - end;
+                count += 1;
+            }
+        }
+        (sum, count)
+    }
+
+    fn row<'a>(&self, v: &'a [u32], b: usize) -> &'a [u32] {
+        &v[b * self.max_patches..(b + 1) * self.max_patches]
     }
 }
 
-/// The calibrated parameter of a scheme.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Params {
-    Static {
-        size: f64,
-    },
-    Space {
-        max_patch_len: Option<usize>,
-        /// Mean patch length without a maximum on the calibration text (NaN if not measured).
-        natural_mean: f64,
-    },
-    Entropy {
-        config: PatchConfig,
-        threshold: f32,
-    },
-}
-
-/// A scheme calibrated to a target mean patch length, ready to segment.
-pub struct Patching<'m> {
+/// A scheme with its parameter set, ready to segment.
+pub struct Patching {
     scheme: Scheme,
-    model: &'m EntropyModel,
-    params: Params,
+    patcher: Patcher<bltpatch::Model>,
+    parameter: String,
     calibration_mean: f64,
 }
 
-impl<'m> Patching<'m> {
+impl Patching {
     /// Static patches of `size` bytes on average (fractional sizes spread the boundaries
     /// evenly).
     ///
     /// # Errors
     /// A size below 1.
-    pub fn static_size(model: &'m EntropyModel, size: f64) -> Result<Self, LatentError> {
-        if !(size.is_finite() && size >= 1.0) {
-            return Err(LatentError::InvalidOption(format!(
-                "invalid static size {size}"
-            )));
-        }
-        Ok(Self::fixed(Scheme::Static, model, Params::Static { size }))
+    pub fn static_size(model: &EntropyModel, size: f64) -> Result<Self, LatentError> {
+        Self::new(
+            Scheme::Static,
+            model,
+            bltpatch::Scheme::Static { size },
+            format!("size {size:.4}"),
+        )
     }
 
     /// Space patching with an optional maximum patch length.
     ///
     /// # Errors
     /// `Some(0)`.
-    pub fn space(
-        model: &'m EntropyModel,
-        max_patch_len: Option<usize>,
-    ) -> Result<Self, LatentError> {
-        if max_patch_len == Some(0) {
-            return Err(LatentError::InvalidOption(
-                "max_patch_len must be at least 1".into(),
-            ));
-        }
-        let params = Params::Space {
-            max_patch_len,
-            natural_mean: f64::NAN,
-        };
-        Ok(Self::fixed(Scheme::Space, model, params))
+    pub fn space(model: &EntropyModel, max_patch_len: Option<usize>) -> Result<Self, LatentError> {
+        let parameter =
+            max_patch_len.map_or("no max_patch_len".into(), |m| format!("max_patch_len {m}"));
+        Self::new(
+            Scheme::Space,
+            model,
+            bltpatch::Scheme::Space { max_patch_len },
+            parameter,
+        )
     }
 
     /// Entropy patching with the global rule at `threshold` nats.
     ///
     /// # Errors
     /// A threshold that is negative or not finite.
-    pub fn entropy_global(model: &'m EntropyModel, threshold: f32) -> Result<Self, LatentError> {
-        let config = PatchConfig::new(bltpatch::Rule::Global { threshold })
-            .map_err(|e| LatentError::Patching(e.to_string()))?;
-        Ok(Self::fixed(
-            Scheme::EntropyGlobal,
-            model,
-            Params::Entropy { config, threshold },
-        ))
+    pub fn entropy_global(model: &EntropyModel, threshold: f32) -> Result<Self, LatentError> {
+        let config = PatchConfig::new(Rule::Global { threshold }).map_err(lib)?;
+        Self::entropy(Scheme::EntropyGlobal, model, config)
     }
 
-    fn fixed(scheme: Scheme, model: &'m EntropyModel, params: Params) -> Self {
-        Self {
+    /// Entropy patching with the budget rule at `budget` nats per patch.
+    ///
+    /// # Errors
+    /// A budget that is negative or not finite.
+    pub fn entropy_budget(model: &EntropyModel, budget: f64) -> Result<Self, LatentError> {
+        let config = PatchConfig::new(Rule::Budget { budget }).map_err(lib)?;
+        Self::entropy(Scheme::EntropyBudget, model, config)
+    }
+
+    /// cl100k BPE token boundaries.
+    pub fn bpe(model: &EntropyModel) -> Self {
+        Self::new(
+            Scheme::Bpe,
+            model,
+            bltpatch::Scheme::Bpe,
+            "cl100k_base".into(),
+        )
+        .expect("BPE has no parameter")
+    }
+
+    fn entropy(
+        scheme: Scheme,
+        model: &EntropyModel,
+        config: PatchConfig,
+    ) -> Result<Self, LatentError> {
+        let parameter = match config.rule() {
+            Rule::Global { threshold } => format!("threshold {threshold:.4} nats"),
+            Rule::Budget { budget } => format!("budget {budget:.4} nats"),
+            rule => format!("{rule:?}"),
+        };
+        Self::new(scheme, model, bltpatch::Scheme::Entropy(config), parameter)
+    }
+
+    fn new(
+        scheme: Scheme,
+        model: &EntropyModel,
+        library: bltpatch::Scheme,
+        parameter: String,
+    ) -> Result<Self, LatentError> {
+        Ok(Self {
             scheme,
-            model,
-            params,
+            patcher: Patcher::new(model.0.clone(), library).map_err(lib)?,
+            parameter,
             calibration_mean: f64::NAN,
-        }
+        })
     }
 
-    /// Calibrates `scheme` so that its mean patch length on `docs` (each segmented as a
+    /// Sets `scheme`'s parameter so that its mean patch length on `docs` (each segmented as a
     /// document of its own) is as near `target` as the scheme allows: the static size is the
     /// target itself, the space scheme's maximum patch length is the best of none and `1..=64`,
-    /// and the entropy threshold comes from [`bltpatch::calibrate()`] on the model's entropies.
+    /// the entropy threshold or budget comes from the library's calibration on the model's
+    /// entropies, and BPE has no parameter.
     ///
     /// # Errors
     /// A target below 1, or no bytes in `docs`.
     pub fn calibrate(
         scheme: Scheme,
-        model: &'m EntropyModel,
+        model: &EntropyModel,
         docs: &[&[u8]],
         target: f64,
     ) -> Result<Self, LatentError> {
-        let lib = |e: bltpatch::Error| LatentError::Patching(e.to_string());
         let bytes: usize = docs.iter().map(|d| d.len()).sum();
         if bytes == 0 || !(target.is_finite() && target >= 1.0) {
             return Err(LatentError::InvalidOption(format!(
                 "cannot calibrate to a mean patch length of {target} on {bytes} bytes"
             )));
         }
-        let params = match scheme {
-            Scheme::Static => Params::Static { size: target },
+        let entropy = |kind: CalibrationTarget| -> Result<PatchConfig, LatentError> {
+            let h = model.entropies(docs);
+            let refs: Vec<&[f32]> = h.iter().map(Vec::as_slice).collect();
+            let plan = Plan::Calibrate {
+                target: kind,
+                size: target,
+                max_patch_len: None,
+            };
+            match plan.scheme_for(&refs).map_err(lib)? {
+                (bltpatch::Scheme::Entropy(cfg), _) => Ok(cfg),
+                (other, _) => unreachable!("an entropy plan gave {other:?}"),
+            }
+        };
+        let mut p = match scheme {
+            Scheme::Static => Self::static_size(model, target)?,
             Scheme::Space => {
                 let mean = |m: Option<usize>| -> Result<f64, LatentError> {
-                    let mut patches = 0;
-                    for d in docs {
-                        patches += bltpatch::space_lengths(d, m)
-                            .map_err(|e| lib(e.into()))?
-                            .len();
-                    }
-                    Ok(bytes as f64 / patches as f64)
+                    Ok(Self::space(model, m)?.mean_patch_len(docs))
                 };
-                let natural_mean = mean(None)?;
-                let mut best = (None, (natural_mean - target).abs());
+                let natural = mean(None)?;
+                let mut best = (None, (natural - target).abs());
                 for m in (1..=64).rev() {
                     let err = (mean(Some(m))? - target).abs();
                     if err < best.1 {
                         best = (Some(m), err);
                     }
                 }
-                Params::Space {
-                    max_patch_len: best.0,
-                    natural_mean,
-                }
+                let mut p = Self::space(model, best.0)?;
+                p.parameter = format!("{} (mean {natural:.2} without)", p.parameter);
+                p
             }
             Scheme::EntropyGlobal => {
-                let entropies: Vec<Vec<f32>> = docs
-                    .iter()
-                    .map(|d| {
-                        let mut h = vec![0f32; d.len()];
-                        model.0.entropies(d, 0..d.len(), &mut h);
-                        h
-                    })
-                    .collect();
-                let refs: Vec<&[f32]> = entropies.iter().map(Vec::as_slice).collect();
-                let c = bltpatch::calibrate(&refs, CalibrationTarget::Global, target, None)
-                    .map_err(|e| lib(e.into()))?;
-                Params::Entropy {
-                    config: c.config,
-                    threshold: c.value as f32,
-                }
+                Self::entropy(scheme, model, entropy(CalibrationTarget::Global)?)?
             }
+            Scheme::EntropyBudget => {
+                Self::entropy(scheme, model, entropy(CalibrationTarget::Budget)?)?
+            }
+            Scheme::Bpe => Self::bpe(model),
         };
-        let mut p = Self::fixed(scheme, model, params);
-        let layout = p.layout(docs);
-        let patches: usize = (0..layout.batch).map(|b| layout.doc_patches(b)).sum();
-        p.calibration_mean = bytes as f64 / patches as f64;
+        p.calibration_mean = p.mean_patch_len(docs);
         Ok(p)
     }
 
@@ -309,111 +397,39 @@ impl<'m> Patching<'m> {
         self.scheme
     }
 
-    /// See [`Scheme::lookahead`].
-    pub fn lookahead(&self) -> usize {
-        self.scheme.lookahead()
-    }
-
     /// The mean patch length reached on the calibration text (NaN for a scheme built with a
     /// fixed parameter).
     pub fn calibration_mean(&self) -> f64 {
         self.calibration_mean
     }
 
-    /// The calibrated parameter, in words (for reports).
+    /// The parameter, in words (for reports).
     pub fn describe(&self) -> String {
-        match self.params {
-            Params::Static { size } => format!("size {size}"),
-            Params::Space {
-                max_patch_len,
-                natural_mean,
-            } => {
-                let m = max_patch_len
-                    .map_or("no max_patch_len".into(), |m| format!("max_patch_len {m}"));
-                if natural_mean.is_nan() {
-                    m
-                } else {
-                    format!("{m} (mean {natural_mean:.2} without)")
-                }
-            }
-            Params::Entropy { threshold, .. } => format!("threshold {threshold:.4} nats"),
-        }
+        self.parameter.clone()
+    }
+
+    /// Bytes per patch over `docs`, each segmented as a document of its own.
+    pub fn mean_patch_len(&self, docs: &[&[u8]]) -> f64 {
+        let bytes: usize = docs.iter().map(|d| d.len()).sum();
+        let patches: usize = docs.par_iter().map(|d| self.lengths(d).len()).sum();
+        bytes as f64 / patches.max(1) as f64
     }
 
     /// Patch lengths of one document.
     pub fn lengths(&self, doc: &[u8]) -> Vec<usize> {
-        match self.params {
-            Params::Static { size } => {
-                bltpatch::static_lengths(doc.len(), size).expect("size >= 1")
-            }
-            Params::Space { max_patch_len, .. } => {
-                bltpatch::space_lengths(doc, max_patch_len).expect("max_patch_len >= 1")
-            }
-            Params::Entropy { config, .. } => bltpatch::segment(&self.model.0, doc, &config),
-        }
+        self.patcher.segment(doc)
     }
 
-    /// The layout of a batch of documents (each segmented from an empty context).
+    /// Patch lengths of one document and when each patch becomes known to a reader of its
+    /// bytes ([`bltpatch::Patcher::segment_known_at`]): computed from `doc` alone, so the
+    /// patches known after `t` bytes of a longer text are those of its first `t` bytes.
+    pub fn known(&self, doc: &[u8]) -> KnownPatches {
+        self.patcher.segment_known_at(doc)
+    }
+
+    /// The layout of a batch of documents (each segmented from an empty context, in parallel).
     pub fn layout(&self, docs: &[&[u8]]) -> Layout {
-        let lengths: Vec<Vec<usize>> = docs.iter().map(|d| self.lengths(d)).collect();
-        Layout::from_library(BatchLayout::from_lengths(&lengths))
-    }
-
-    /// A stream of boundary decisions for generating a document byte by byte.
-    pub fn stream(&self) -> BoundaryStream<'_> {
-        let inner = match self.params {
-            Params::Entropy { config, .. } => {
-                Stream::Entropy(StreamingDecoder::new(&self.model.0, config))
-            }
-            _ => Stream::Recompute(Vec::new()),
-        };
-        BoundaryStream {
-            patching: self,
-            inner,
-        }
-    }
-}
-
-enum Stream<'m> {
-    Entropy(StreamingDecoder<'m>),
-    /// The bytes so far; the baselines are cheap enough to re-segment.
-    Recompute(Vec<u8>),
-}
-
-/// Boundary decisions while a document is generated byte by byte.
-pub struct BoundaryStream<'m> {
-    patching: &'m Patching<'m>,
-    inner: Stream<'m>,
-}
-
-impl BoundaryStream<'_> {
-    /// Whether the next byte will start a patch, whatever its value: known before the byte
-    /// exists for schemes with [`Scheme::lookahead`] 0 (for the entropy scheme the library's
-    /// streaming decoder says so), `None` for the others.
-    pub fn next_starts_patch(&mut self) -> Option<bool> {
-        if self.patching.lookahead() > 0 {
-            return None;
-        }
-        Some(match &mut self.inner {
-            Stream::Entropy(d) => d.next_starts_patch(),
-            Stream::Recompute(bytes) => {
-                // The static scheme's boundaries depend on positions only: probe with any byte.
-                let mut probe = bytes.clone();
-                probe.push(0);
-                let lengths = self.patching.lengths(&probe);
-                lengths.last() == Some(&1)
-            }
-        })
-    }
-
-    /// Appends a byte; returns whether it started a patch.
-    pub fn push(&mut self, byte: u8) -> bool {
-        match &mut self.inner {
-            Stream::Entropy(d) => d.push(byte).starts_patch,
-            Stream::Recompute(bytes) => {
-                bytes.push(byte);
-                self.patching.lengths(bytes).last() == Some(&1)
-            }
-        }
+        let known: Vec<KnownPatches> = docs.par_iter().map(|d| self.known(d)).collect();
+        Layout::from_known(&known)
     }
 }

@@ -55,8 +55,15 @@ pub struct SchemeSummary {
     pub seeds: usize,
     /// Held-out bits per byte over the seeds.
     pub bits_per_byte: Spread,
-    /// Mean patch length on the held-out windows.
+    /// Mean patch length on the validation windows the parameter was set on.
+    pub calibration_mean_patch_len: f64,
+    /// Mean patch length on the training windows, mean over seeds.
+    pub train_mean_patch_len: f64,
+    /// Mean patch length on the held-out (test) windows.
     pub mean_patch_len: f64,
+    /// Mean delay in bytes between a patch's end and the point where the decoder may read it,
+    /// on the held-out windows.
+    pub known_delay: f64,
     /// FLOPs per byte of each part at that mean patch length.
     pub flops: Flops,
     /// Bytes trained, mean over seeds.
@@ -74,6 +81,8 @@ pub struct SchemeSummary {
 pub struct Report {
     /// The options it ran with.
     pub options: ExperimentOptions,
+    /// The mean patch length every scheme was set to reach on the validation windows.
+    pub target_patch_len: f64,
     /// The model configuration.
     pub model: LatentConfig,
     /// Its parameters per part.
@@ -92,6 +101,7 @@ impl Report {
     /// Summarises `runs` per scheme (in the order of `setups`).
     pub fn new(
         options: ExperimentOptions,
+        target_patch_len: f64,
         model: LatentConfig,
         parameters: Parameters,
         files: Vec<String>,
@@ -112,7 +122,12 @@ impl Report {
                     parameter: s.parameter.clone(),
                     seeds: rs.len(),
                     bits_per_byte: Spread::of(&bpb),
+                    calibration_mean_patch_len: s.calibration_mean_patch_len,
+                    train_mean_patch_len: mean(&|r| {
+                        r.train.bytes_trained as f64 / r.train.patches_trained.max(1) as f64
+                    }),
                     mean_patch_len: first.eval.mean_patch_len(),
+                    known_delay: first.eval.mean_known_delay(),
                     flops: first.flops,
                     bytes_trained: mean(&|r| r.train.bytes_trained as f64),
                     steps: mean(&|r| r.train.steps as f64),
@@ -123,6 +138,7 @@ impl Report {
             .collect();
         Self {
             options,
+            target_patch_len,
             model,
             parameters,
             files,
@@ -143,14 +159,22 @@ impl Report {
             (None, Some(t)) => format!("{:.0} s of training", t.as_secs_f64()),
             (None, None) => "-".into(),
         };
+        let target = match o.target_patch_len {
+            Some(t) => format!("target mean patch length {t}"),
+            None => format!(
+                "target mean patch length {:.4} (cl100k BPE's on the validation windows)",
+                self.target_patch_len
+            ),
+        };
         let _ = writeln!(
             s,
-            "Model `{}` ({} parameters) with {} pooling; target mean patch length {}; {} per run; batch {} × {} bytes; \
-             lr {}; backend {}; {}. Held-out: {} windows per file of the last 5 % of {}.\n",
+            "Model `{}` ({} parameters) with {} pooling; {target}, every parameter set on {} validation windows per file \
+             (first half of each file's held-out 5 %); {} per run; batch {} × {} bytes; lr {}; backend {}; {}. \
+             Held-out: {} windows per file of the second half of the held-out 5 % of {}.\n",
             o.preset,
             self.parameters.total,
             pooling_name(o.pooling),
-            o.target_patch_len,
+            o.calibration_windows_per_file,
             budget,
             o.train.batch_size,
             o.train.seq_len,
@@ -165,25 +189,28 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| scheme | parameter | mean patch len | held-out bits/byte (mean ± sd) | min – max | \
-             FLOPs/byte encoder | pooling | global (per patch) | decoder | total | bytes trained | steps | train s | wall s |"
+            "| scheme | parameter | held-out bits/byte (mean ± sd) | min – max | mean patch len: validation | training | held-out | \
+             known-at delay (bytes) | FLOPs/byte encoder | pooling | global (per patch) | decoder | total | bytes trained | steps | train s | wall s |"
         );
         let _ = writeln!(
             s,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for r in &self.summary {
             let f = &r.flops;
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.3} | {:.4} ± {:.4} | {:.4} – {:.4} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                "| {} | {} | {:.4} ± {:.4} | {:.4} – {:.4} | {:.3} | {:.3} | {:.3} | {:.2} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
                 r.scheme,
                 r.parameter,
-                r.mean_patch_len,
                 r.bits_per_byte.mean,
                 r.bits_per_byte.sd,
                 r.bits_per_byte.min,
                 r.bits_per_byte.max,
+                r.calibration_mean_patch_len,
+                r.train_mean_patch_len,
+                r.mean_patch_len,
+                r.known_delay,
                 f.encoder,
                 f.pooling,
                 f.global,
@@ -253,8 +280,8 @@ impl Report {
             })
             .collect();
         let title = format!(
-            "Held-out bits/byte, mean patch length {} ({} seed{})",
-            self.options.target_patch_len,
+            "Held-out bits/byte, mean patch length {:.2} ({} seed{})",
+            self.target_patch_len,
             self.options.seeds,
             if self.options.seeds == 1 { "" } else { "s" }
         );

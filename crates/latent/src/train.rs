@@ -73,12 +73,23 @@ pub struct Evaluation {
     pub per_file: Vec<Option<f64>>,
     /// Mean patch length of each corpus file's windows (`None` where it has none).
     pub per_file_patch_len: Vec<Option<f64>>,
+    /// Over the patches that their window settles: the summed delay `known_at - end` in bytes
+    /// (how long after a patch's last byte the decoder may first read it, minus one).
+    pub known_delay_sum: u64,
+    /// Patches that their window settles.
+    pub known_patches: usize,
 }
 
 impl Evaluation {
     /// Mean patch length of the windows.
     pub fn mean_patch_len(&self) -> f64 {
         self.bytes as f64 / self.patches.max(1) as f64
+    }
+
+    /// Mean delay in bytes between a patch's end and the point where it is known (0 for the
+    /// entropy rules and static patches).
+    pub fn mean_known_delay(&self) -> f64 {
+        self.known_delay_sum as f64 / self.known_patches.max(1) as f64
     }
 }
 
@@ -95,7 +106,7 @@ pub struct EvalSet<'a> {
 pub fn evaluate(
     model: &LatentModel,
     cfg: &LatentConfig,
-    patching: &Patching<'_>,
+    patching: &Patching,
     set: &EvalSet<'_>,
     batch_size: usize,
     device: &Device,
@@ -103,10 +114,11 @@ pub fn evaluate(
     let mut nll = vec![0f64; set.files];
     let mut bytes = vec![0usize; set.files];
     let mut patches = vec![0usize; set.files];
+    let (mut delay, mut known) = (0u64, 0usize);
     for group in set.windows.chunks(batch_size.max(1)) {
         let docs: Vec<&[u8]> = group.iter().map(|(_, d)| *d).collect();
         let layout = patching.layout(&docs);
-        let batch = HostBatch::new(cfg, &docs, &layout, patching.lookahead());
+        let batch = HostBatch::new(cfg, &docs, &layout);
         let input = LatentInput::new(&batch, device);
         let values: Vec<f32> = (model.nll(&input) * input.weights)
             .try_into_vec_as::<f32>()
@@ -116,6 +128,9 @@ pub fn evaluate(
             nll[*f] += row.iter().map(|&x| x as f64).sum::<f64>();
             bytes[*f] += doc.len();
             patches[*f] += layout.doc_patches(r);
+            let (d, k) = layout.known_delay(r);
+            delay += d;
+            known += k;
         }
     }
     let total: f64 = nll.iter().sum();
@@ -135,6 +150,8 @@ pub fn evaluate(
             .zip(&bytes)
             .map(|(&p, &n)| (n > 0).then(|| n as f64 / p as f64))
             .collect(),
+        known_delay_sum: delay,
+        known_patches: known,
     }
 }
 
@@ -176,7 +193,7 @@ pub struct TrainOutcome {
 /// Returns the trained model (on `device`) and what the run did.
 pub fn train(
     cfg: &LatentConfig,
-    patching: &Patching<'_>,
+    patching: &Patching,
     sampler: &Sampler<'_>,
     curve: &EvalSet<'_>,
     opts: &TrainOptions,
@@ -249,7 +266,7 @@ pub fn train(
         );
         let docs = sampler.windows(&mut rng, opts.batch_size);
         let layout = patching.layout(&docs);
-        let batch = HostBatch::new(cfg, &docs, &layout, patching.lookahead());
+        let batch = HostBatch::new(cfg, &docs, &layout);
         let input = LatentInput::new(&batch, &train_device);
         let loss = model.loss(&input, batch.bytes);
         let loss_nats = loss.clone().into_scalar::<f32>() as f64;

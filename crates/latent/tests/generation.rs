@@ -1,6 +1,7 @@
-//! Generation: the boundaries seen while generating byte by byte equal the library's
-//! segmentation of the generated text, the global model steps once per closed patch, and the
-//! step-by-step predictions equal the batch forward pass's on the same text.
+//! Generation: the patches known while generating byte by byte are those that the library's
+//! segmentation of the whole generated text says are known by then, the global model steps once
+//! per known patch, and the step-by-step predictions equal the batch forward pass's on the same
+//! text, for all five schemes.
 
 mod common;
 
@@ -21,13 +22,15 @@ fn log_probs(logits: &[f32]) -> Vec<f32> {
 }
 
 #[test]
-fn generation_boundaries_equal_segmentation() {
+fn generation_sees_the_patches_known_so_far() {
     let device = Device::flex();
     let entropy = EntropyModel::default_model();
     let schemes = [
         Patching::entropy_global(&entropy, 2.3574).unwrap(),
+        Patching::entropy_budget(&entropy, 5.4174).unwrap(),
         Patching::static_size(&entropy, 4.5).unwrap(),
         Patching::space(&entropy, Some(8)).unwrap(),
+        Patching::bpe(&entropy),
     ];
     for pooling in [PoolingKind::Mean, PoolingKind::CrossAttention] {
         let cfg = tiny(pooling);
@@ -40,17 +43,28 @@ fn generation_boundaries_equal_segmentation() {
             let g = generate(&model, &cfg, patching, PROMPT, 60, opts, &device);
             assert_eq!(g.bytes.len(), PROMPT.len() + 60);
             assert_eq!(&g.bytes[..PROMPT.len()], PROMPT);
-            let seen = g.patch_lengths();
-            let segmented = patching.lengths(&g.bytes);
+            let full = patching.known(&g.bytes);
+            for (t, &k) in g.known_before.iter().enumerate() {
+                assert_eq!(
+                    k,
+                    full.closed(t),
+                    "{}: patches known before byte {t}",
+                    patching.describe()
+                );
+            }
+            let k = *g.known_before.last().unwrap();
             assert_eq!(
-                seen,
-                segmented,
-                "{}: generation and segmentation differ",
+                g.known_lengths,
+                full.lengths[..k],
+                "{}",
                 patching.describe()
             );
-            assert!(seen.len() > 10 && seen.iter().any(|&l| l > 1), "{seen:?}");
-            // One global step per patch that closed (every patch but the last, open one).
-            assert_eq!(g.global_steps, seen.len() - 1);
+            assert!(
+                k > 10 && g.known_lengths.iter().any(|&l| l > 1),
+                "{k} patches"
+            );
+            // One global step per patch known before the last byte.
+            assert_eq!(g.global_steps, k);
             // Teacher-forced: the batch forward pass on the generated text predicts every byte
             // exactly as generation did.
             let batch = doc_logits(&model, &cfg, patching, &g.bytes, &device);

@@ -1,11 +1,11 @@
 //! Pooling exactness: on a hand-built case, the library's `patch_lengths` / `patch_ids` drive
 //! the pooling exactly as a by-hand computation says, for mean and cross-attention pooling, and
-//! they decide which global output each byte's prediction reads.
+//! the layout's `known_at` decides which global output each byte's prediction reads.
 
 mod common;
 
 use bltpatch_latent::batch::HostBatch;
-use bltpatch_latent::{EntropyModel, LatentInput, Patching, PoolingKind};
+use bltpatch_latent::{EntropyModel, LatentInput, Layout, Patching, PoolingKind};
 use burn::module::Param;
 use burn::nn::{Linear, RmsNorm};
 use burn::prelude::{Device, Tensor, TensorData};
@@ -76,6 +76,10 @@ fn library_layout_is_blts() {
         layout.patch_ids,
         [0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2]
     );
+    // Whether "c" starts a patch depends on "c" itself: the patch before it is known one byte
+    // after its end. A document's last patch and the padding are never known.
+    let never = Layout::NEVER;
+    assert_eq!(layout.known_at, [4, 8, never, 3, never, never]);
 }
 
 #[test]
@@ -90,7 +94,7 @@ fn pooling_follows_patch_ids_exactly() {
         let cfg = tiny(pooling);
         let model = cfg.init(5, &device);
         let d = cfg.encoder.d_model;
-        let batch = HostBatch::new(&cfg, &docs, &layout, space.lookahead());
+        let batch = HostBatch::new(&cfg, &docs, &layout);
         let input = LatentInput::new(&batch, &device);
         let e = states(2, layout.max_len, d);
         let flat: Vec<f32> = e.iter().flatten().flatten().map(|&v| v as f32).collect();
@@ -158,16 +162,21 @@ fn pooling_follows_patch_ids_exactly() {
 }
 
 #[test]
-fn patch_ids_decide_which_global_output_each_byte_reads() {
+fn known_at_decides_which_global_output_each_byte_reads() {
     let entropy = EntropyModel::default_model();
     let space = Patching::space(&entropy, None).unwrap();
     let docs = [DOC0, DOC1];
     let layout = space.layout(&docs);
     let cfg = tiny(PoolingKind::Mean);
     let p1 = layout.max_patches + 1;
+    // The same patches, each known at its end (BLT's rule, right for boundaries that the bytes
+    // before them decide).
+    let lengths = [vec![3, 4, 3], vec![2, 2]];
+    let ends = [vec![3, 7, bltpatch::NEVER], vec![2, bltpatch::NEVER]];
+    let blt_layout = Layout::new(&lengths, &ends);
     // k = 0: the start vector; k >= 1: the global output of patch k - 1.
-    let read = |lookahead: usize| -> Vec<Vec<i64>> {
-        let batch = HostBatch::new(&cfg, &docs, &layout, lookahead);
+    let read = |layout: &Layout| -> Vec<Vec<i64>> {
+        let batch = HostBatch::new(&cfg, &docs, layout);
         (0..2)
             .map(|b| {
                 let row = &batch.decoder_index[b * layout.max_len..(b + 1) * layout.max_len];
@@ -176,15 +185,15 @@ fn patch_ids_decide_which_global_output_each_byte_reads() {
             .collect()
     };
     // Byte j of patch p reads patch p - 1 (BLT); padding reads the start vector.
-    let blt = read(0);
+    let blt = read(&blt_layout);
     assert_eq!(blt[0], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]);
     assert_eq!(blt[1], [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]);
-    // With a lookahead of one byte, byte j reads the patch before the one of byte j - 1.
-    let delayed = read(1);
-    assert_eq!(delayed[0], [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]);
-    assert_eq!(delayed[1], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    // Space patching: the first byte of a patch cannot read the patch before it yet.
+    let space_reads = read(&layout);
+    assert_eq!(space_reads[0], [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]);
+    assert_eq!(space_reads[1], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     // Mean-pooling weights are 1/len on the patch's bytes and nothing else.
-    let batch = HostBatch::new(&cfg, &docs, &layout, 0);
+    let batch = HostBatch::new(&cfg, &docs, &layout);
     let w = |b: usize, p: usize| -> Vec<f32> {
         let at = (b * layout.max_patches + p) * layout.max_len;
         batch.pool_weights[at..at + layout.max_len].to_vec()

@@ -1,5 +1,6 @@
-//! A smoke run of the experiment: two schemes, a few steps of the tiny model on the
-//! repository's small corpus slices, every output written and readable.
+//! A smoke run of the experiment: two schemes (the entropy budget rule and BPE, whose mean
+//! patch length is the target), a few steps of the tiny model on the repository's small corpus
+//! slices, a generated sample from each, every output written and readable.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ fn datasets() -> Vec<PathBuf> {
 fn experiment_smoke_run() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = ExperimentOptions::new(datasets(), dir.path().join("out"));
-    opts.schemes = vec![Scheme::Static, Scheme::EntropyGlobal];
+    opts.schemes = vec![Scheme::EntropyBudget, Scheme::Bpe];
     opts.preset = "tiny".into();
     opts.train.steps = Some(8);
     opts.train.time_budget = None;
@@ -28,7 +29,7 @@ fn experiment_smoke_run() {
     opts.train.eval_every = 4;
     opts.curve_windows_per_file = 2;
     opts.final_windows_per_file = 4;
-    opts.calibration_windows = 32;
+    opts.calibration_windows_per_file = 8;
     opts.sample_bytes = 16;
     let t0 = Instant::now();
     let mut lines = Vec::new();
@@ -44,14 +45,17 @@ fn experiment_smoke_run() {
     for (row, scheme) in report
         .summary
         .iter()
-        .zip([Scheme::Static, Scheme::EntropyGlobal])
+        .zip([Scheme::EntropyBudget, Scheme::Bpe])
     {
         assert_eq!(row.scheme, scheme);
         let bpb = row.bits_per_byte.mean;
         assert!(bpb.is_finite() && bpb > 0.0 && bpb < 9.0, "{bpb}");
+        // Every scheme is set to BPE's mean on the validation windows.
+        let target = report.target_patch_len;
+        assert!((row.calibration_mean_patch_len - target).abs() < 0.1 * target);
         assert!(
-            (row.mean_patch_len - 4.5).abs() < 1.5,
-            "{}",
+            (row.mean_patch_len - target).abs() < 0.3 * target,
+            "{} against {target}",
             row.mean_patch_len
         );
         assert!(row.flops.global > 0.0 && row.flops.total > row.flops.global);
@@ -68,10 +72,10 @@ fn experiment_smoke_run() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(opts.out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["summary"].as_array().unwrap().len(), 2);
-    assert_eq!(json["runs"][1]["scheme"], "entropy-global");
+    assert_eq!(json["runs"][1]["scheme"], "bpe");
     let md = std::fs::read_to_string(opts.out.join("results.md")).unwrap();
-    assert!(md.contains("| static |") && md.contains("| entropy-global |"));
+    assert!(md.contains("| entropy-budget |") && md.contains("| bpe |"));
     let svg = std::fs::read_to_string(opts.out.join("curve.svg")).unwrap();
     assert_eq!(svg.matches("<polyline").count(), 2);
-    assert!(lines.iter().any(|l| l.contains("calibration bytes")));
+    assert!(lines.iter().any(|l| l.contains("cl100k BPE's on")));
 }

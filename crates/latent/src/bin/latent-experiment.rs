@@ -24,11 +24,11 @@ struct Args {
     /// Output directory for results.md, results.json and curve.svg.
     #[arg(short, long, default_value = "latent-results")]
     out: PathBuf,
-    /// Patching schemes, comma-separated (static, space, entropy-global).
+    /// Patching schemes, comma-separated (static, space, entropy-global, entropy-budget, bpe).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "static,space,entropy-global"
+        default_value = "static,space,entropy-global,entropy-budget,bpe"
     )]
     schemes: Vec<String>,
     /// Training time per run (steps only, evaluations excluded), e.g. 90s, 10m, 1h.
@@ -49,9 +49,10 @@ struct Args {
     /// Pooling of byte states into patch vectors: mean or cross-attention.
     #[arg(long, default_value = "mean", value_parser = parse_pooling)]
     pooling: PoolingKind,
-    /// Mean patch length every scheme is calibrated to (bytes).
-    #[arg(long, default_value_t = 4.5)]
-    target_patch_len: f64,
+    /// Mean patch length every scheme is calibrated to (bytes), or `bpe`: cl100k BPE's mean on
+    /// the validation windows.
+    #[arg(long, default_value = "bpe", value_parser = parse_target)]
+    target_patch_len: Target,
     /// Windows per training step.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
@@ -73,8 +74,8 @@ struct Args {
     /// Held-out windows per file for the final evaluation.
     #[arg(long, default_value_t = 32)]
     final_windows: usize,
-    /// Training windows the schemes are calibrated on.
-    #[arg(long, default_value_t = 256)]
+    /// Validation windows per file that the schemes are calibrated on.
+    #[arg(long, default_value_t = 32)]
     calibration_windows: usize,
     /// Entropy-model checkpoint directory (default: the library's embedded model).
     #[arg(long)]
@@ -112,6 +113,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `--target-patch-len`: bytes, or `None` for BPE's mean.
+#[derive(Clone, Copy, Debug)]
+struct Target(Option<f64>);
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    if s == "bpe" {
+        return Ok(Target(None));
+    }
+    match s.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 1.0 => Ok(Target(Some(t))),
+        _ => Err(format!(
+            "invalid target patch length {s:?} (a number >= 1, or bpe)"
+        )),
+    }
+}
+
 fn parse_pooling(s: &str) -> Result<PoolingKind, String> {
     [PoolingKind::Mean, PoolingKind::CrossAttention]
         .into_iter()
@@ -142,7 +159,7 @@ fn options(args: Args) -> Result<ExperimentOptions> {
     opts.first_seed = args.first_seed;
     opts.preset = args.preset;
     opts.pooling = args.pooling;
-    opts.target_patch_len = args.target_patch_len;
+    opts.target_patch_len = args.target_patch_len.0;
     opts.train.steps = args.steps;
     opts.train.time_budget = match (args.steps, args.time_budget) {
         (Some(_), None) => None,
@@ -155,7 +172,7 @@ fn options(args: Args) -> Result<ExperimentOptions> {
     opts.train.eval_every = args.eval_every;
     opts.curve_windows_per_file = args.curve_windows;
     opts.final_windows_per_file = args.final_windows;
-    opts.calibration_windows = args.calibration_windows;
+    opts.calibration_windows_per_file = args.calibration_windows;
     opts.entropy_model = args.entropy_model;
     opts.backend = args.backend;
     opts.sample_bytes = args.sample_bytes;

@@ -18,10 +18,9 @@ pub fn logits(
     cfg: &LatentConfig,
     docs: &[&[u8]],
     layout: &Layout,
-    lookahead: usize,
     device: &Device,
 ) -> Vec<f32> {
-    let batch = HostBatch::new(cfg, docs, layout, lookahead);
+    let batch = HostBatch::new(cfg, docs, layout);
     let input = LatentInput::new(&batch, device);
     model
         .forward(&input)
@@ -33,12 +32,22 @@ pub fn logits(
 pub fn doc_logits(
     model: &LatentModel,
     cfg: &LatentConfig,
-    patching: &Patching<'_>,
+    patching: &Patching,
     doc: &[u8],
     device: &Device,
 ) -> Vec<Vec<f32>> {
-    let layout = patching.layout(&[doc]);
-    let flat = logits(model, cfg, &[doc], &layout, patching.lookahead(), device);
+    layout_logits(model, cfg, &patching.layout(&[doc]), doc, device)
+}
+
+/// Logits of one document under `layout`, as `[len][256]`.
+pub fn layout_logits(
+    model: &LatentModel,
+    cfg: &LatentConfig,
+    layout: &Layout,
+    doc: &[u8],
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let flat = logits(model, cfg, &[doc], layout, device);
     flat.chunks(256).map(<[f32]>::to_vec).collect()
 }
 
@@ -68,32 +77,26 @@ impl Lcg {
     }
 }
 
-/// Layout from explicit patch lengths per document.
-pub fn layout_of(lengths: &[Vec<u32>]) -> Layout {
-    let batch = lengths.len();
-    let max_patches = lengths.iter().map(Vec::len).max().unwrap_or(0);
-    let max_len = lengths
+/// Layout from explicit patch lengths per document, each patch known `delay(p)` bytes after its
+/// end (made non-decreasing; the last patch of a document never).
+pub fn layout_of(lengths: &[Vec<usize>], delay: impl Fn(usize) -> usize) -> Layout {
+    let known: Vec<Vec<usize>> = lengths
         .iter()
-        .map(|l| l.iter().sum::<u32>() as usize)
-        .max()
-        .unwrap_or(0);
-    let mut patch_lengths = vec![0; batch * max_patches];
-    let mut patch_ids = vec![max_patches.saturating_sub(1) as u32; batch * max_len];
-    for (b, ls) in lengths.iter().enumerate() {
-        patch_lengths[b * max_patches..b * max_patches + ls.len()].copy_from_slice(ls);
-        let mut j = 0;
-        for (p, &l) in ls.iter().enumerate() {
-            for _ in 0..l {
-                patch_ids[b * max_len + j] = p as u32;
-                j += 1;
-            }
-        }
-    }
-    Layout {
-        batch,
-        max_patches,
-        max_len,
-        patch_lengths,
-        patch_ids,
-    }
+        .map(|ls| {
+            let (mut end, mut floor) = (0, 0);
+            ls.iter()
+                .enumerate()
+                .map(|(p, &l)| {
+                    end += l;
+                    floor = (end + delay(p)).max(floor);
+                    if p + 1 == ls.len() {
+                        bltpatch::NEVER
+                    } else {
+                        floor
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Layout::new(lengths, &known)
 }
