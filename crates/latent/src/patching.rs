@@ -433,3 +433,33 @@ impl Patching {
         Layout::from_known(&known)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_says_which_patches_each_byte_may_read() {
+        // Document 0: patches of 2, 3, 1 bytes known at 3 (one byte late), 5, never;
+        // document 1: one patch of 4 bytes, never known.
+        let layout = Layout::new(&[vec![2, 3, 1], vec![4]], &[vec![3, 5, NEVER], vec![NEVER]]);
+        assert_eq!(
+            layout.known_at,
+            [
+                3,
+                5,
+                Layout::NEVER,
+                Layout::NEVER,
+                Layout::NEVER,
+                Layout::NEVER
+            ]
+        );
+        let reads: Vec<usize> = (0..6).map(|j| layout.known_patches(0, j)).collect();
+        assert_eq!(reads, [0, 0, 0, 1, 1, 2]);
+        assert_eq!((0..4).map(|j| layout.known_patches(1, j)).max(), Some(0));
+        // Delays: patch 0 ends at 2, known at 3; patch 1 ends at 5, known at 5.
+        assert_eq!(layout.known_delay(0), (1, 2));
+        assert_eq!(layout.known_delay(1), (0, 0));
+        assert_eq!((layout.doc_len(0), layout.doc_patches(0)), (6, 3));
+    }
+}
