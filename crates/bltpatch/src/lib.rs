@@ -34,7 +34,8 @@
 //! ```
 //!
 //! The rules, the streaming decoder and calibration live in [`bltpatch_core`] (no ML
-//! framework); this crate adds loading, the baselines as schemes ([`bpe`]), patch-quality
+//! framework); this crate adds loading, the baselines as schemes ([`bpe`]), when each patch is
+//! known to a left-to-right reader ([`known`]), patch-quality
 //! measures ([`quality`]) and the entropy picture ([`plot`]). Nothing here depends on burn.
 
 mod documents;
@@ -45,6 +46,7 @@ mod patcher;
 mod scheme;
 
 pub mod bpe;
+pub mod known;
 pub mod plot;
 pub mod quality;
 
@@ -59,6 +61,7 @@ pub use bltpatch_core::{
 pub use documents::Segmentation;
 pub use error::Error;
 pub use hf::{HF_BOS_ID, HF_BYTE_OFFSET, HF_PAD_ID, HfLayout, check_batch_len};
+pub use known::{KnownPatches, NEVER};
 pub use load::{DEFAULT_CONFIG_JSON, Model};
 pub use patcher::{Decoder, Patcher};
 pub use scheme::{Plan, RuleKind, RuleSpec, Scheme};

@@ -2,12 +2,13 @@
 //! byte-by-byte form.
 
 use bltpatch_core::{
-    BatchLayout, DEFAULT_CHUNK_LEN, EntropyModel, SpaceTracker, StaticTracker, StreamingDecoder,
-    entropies_chunked_into, lengths_from_entropies_into, segment_chunked_into, space_lengths,
-    static_lengths,
+    BatchLayout, DEFAULT_CHUNK_LEN, EntropyModel, PatchConfig, SpaceTracker, StaticTracker,
+    StreamingDecoder, entropies_chunked_into, lengths_from_entropies_into, patch_starts,
+    segment_chunked_into, space_lengths, static_lengths,
 };
 use rayon::prelude::*;
 
+use crate::known::{KnownPatches, NEVER};
 use crate::{Error, Scheme};
 
 /// A model and a patching scheme: segments bytes, batches of documents (BLT's layout), and
@@ -131,6 +132,70 @@ impl<M: EntropyModel> Patcher<M> {
     pub fn segment_batch(&self, docs: &[&[u8]]) -> BatchLayout {
         let lengths: Vec<Vec<usize>> = docs.par_iter().map(|d| self.segment(d)).collect();
         BatchLayout::from_lengths(&lengths)
+    }
+
+    /// Patch lengths of `doc` (those of [`segment`](Self::segment)) and, for each patch, the
+    /// number of bytes that must be seen before it is complete and its end certain
+    /// ([`crate::known`]): its end for entropy rules and static patches, one byte more for a
+    /// space-patching start that its own byte decides, the settled pre-token for BPE. The last
+    /// patch is known at `doc.len()` if the next byte would start a patch whatever it is, else
+    /// never. Entropy rules score `doc` and the next byte's entropy in parallel chunks.
+    pub fn segment_known_at(&self, doc: &[u8]) -> KnownPatches {
+        let n = doc.len();
+        // Patch starts in `0..=n`, with `n` when the byte after `doc` would start a patch
+        // whatever it is, and whether each start was decided before its own byte.
+        let (starts, decided_before): (Vec<usize>, Vec<bool>) = match self.scheme {
+            Scheme::Bpe => return crate::bpe::bpe_known_at(doc),
+            Scheme::Entropy(cfg) => {
+                // `H[n]` needs only `doc`: score it as the entropy of one more (unread) byte.
+                let mut ext = Vec::with_capacity(n + 1);
+                ext.extend_from_slice(doc);
+                ext.push(0);
+                let h = self.entropies(&ext);
+                let lengths = lengths_from_entropies_with(&h, &cfg);
+                let starts = patch_starts(&lengths);
+                let count = starts.len();
+                (starts, vec![true; count])
+            }
+            Scheme::Static { size } => {
+                let lengths = static_lengths(n + 1, size).expect("checked by Patcher::new");
+                let starts = patch_starts(&lengths);
+                let count = starts.len();
+                (starts, vec![true; count])
+            }
+            Scheme::Space { max_patch_len } => {
+                let mut t = SpaceTracker::new(max_patch_len).expect("checked by Patcher::new");
+                let mut starts = Vec::new();
+                let mut before = Vec::new();
+                for (i, &b) in doc.iter().enumerate() {
+                    let decided = t.would_start();
+                    if t.step(b) {
+                        starts.push(i);
+                        before.push(decided.is_some());
+                    }
+                }
+                if n > 0 && t.would_start() == Some(true) {
+                    starts.push(n);
+                    before.push(true);
+                }
+                (starts, before)
+            }
+        };
+        let mut out = KnownPatches::default();
+        for (p, &s) in starts.iter().enumerate() {
+            if s == n {
+                break;
+            }
+            let end = starts.get(p + 1).copied().unwrap_or(n);
+            let known_at = match starts.get(p + 1) {
+                Some(_) if decided_before[p + 1] => end,
+                Some(_) => end + 1,
+                None => NEVER,
+            };
+            out.push(end - s, known_at);
+        }
+        out.seal();
+        out
     }
 
     /// A byte-by-byte decoder at the start of a document, with the same boundaries as
@@ -284,4 +349,10 @@ impl Decoder<'_> {
         self.patches = 0;
         self.current = 0;
     }
+}
+
+fn lengths_from_entropies_with(h: &[f32], cfg: &PatchConfig) -> Vec<usize> {
+    let mut out = Vec::with_capacity(h.len() / 4 + 1);
+    lengths_from_entropies_into(h, cfg, |l| out.push(l));
+    out
 }
