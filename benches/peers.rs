@@ -7,8 +7,9 @@
 //! Tokenizers:
 //! - bltpatch: [`segment_chunked`] with the model's calibrated [`PatchConfig`], on a rayon pool of
 //!   1 thread and of all available threads;
-//! - bltpatch with the `hashmlp` model of `checkpoints/fast` (hashed n-gram tables and a
-//!   distilled entropy head), the same way (`bltpatch_fast_segment_*`);
+//! - bltpatch with a second model, the `conv` model of `checkpoints/conv` (the neural model
+//!   that was the embedded default before the `hashmlp` one), the same way
+//!   (`bltpatch_second_segment_*`);
 //! - `tiktoken-rs` `cl100k_base` and `o200k_base`: `CoreBPE::encode_ordinary` (one thread);
 //! - `bpe-openai` `cl100k_base` and `o200k_base`: `Tokenizer::encode` (one thread).
 //!
@@ -21,7 +22,7 @@
 //!
 //! Environment: `BLTPATCH_BENCH_MODEL=DIR` makes bltpatch load the checkpoint directory `DIR`
 //! (`config.json` + `model.safetensors`, with a calibration) instead of the embedded default
-//! model; `BLTPATCH_BENCH_FAST_MODEL=DIR` replaces `checkpoints/fast`.
+//! model; `BLTPATCH_BENCH_SECOND_MODEL=DIR` replaces `checkpoints/conv`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -102,11 +103,11 @@ fn model() -> (Model, String) {
     }
 }
 
-/// The fast model and its label: `BLTPATCH_BENCH_FAST_MODEL=DIR` or `checkpoints/fast`.
-fn fast_model() -> (Model, String) {
-    let dir = std::env::var_os("BLTPATCH_BENCH_FAST_MODEL")
+/// The second model and its label: `BLTPATCH_BENCH_SECOND_MODEL=DIR` or `checkpoints/conv`.
+fn second_model() -> (Model, String) {
+    let dir = std::env::var_os("BLTPATCH_BENCH_SECOND_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints/fast"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints/conv"));
     let model = Model::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let label = format!("{}, {}", dir.display(), model.config().arch);
     (model, label)
@@ -121,10 +122,10 @@ fn peers(c: &mut Criterion) {
     let cfg: PatchConfig = model
         .patch_config()
         .expect("the model's checkpoint carries no calibrated patch config");
-    let (fast, fast_label) = fast_model();
-    let fast_cfg: PatchConfig = fast
+    let (second, second_label) = second_model();
+    let second_cfg: PatchConfig = second
         .patch_config()
-        .expect("the fast model's checkpoint carries no calibrated patch config");
+        .expect("the second model's checkpoint carries no calibrated patch config");
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut thread_counts = vec![1];
     if all > 1 {
@@ -154,14 +155,14 @@ fn peers(c: &mut Criterion) {
         // Token counts, once per input, before the timings.
         let patches = segment_chunked(&model, bytes, &cfg, DEFAULT_CHUNK_LEN);
         assert_eq!(patches.iter().sum::<usize>(), n);
-        let fast_patches = segment_chunked(&fast, bytes, &fast_cfg, DEFAULT_CHUNK_LEN);
-        assert_eq!(fast_patches.iter().sum::<usize>(), n);
+        let second_patches = segment_chunked(&second, bytes, &second_cfg, DEFAULT_CHUNK_LEN);
+        assert_eq!(second_patches.iter().sum::<usize>(), n);
         let counts = [
             (format!("bltpatch ({label})"), "patch", patches.len()),
             (
-                format!("bltpatch ({fast_label})"),
+                format!("bltpatch ({second_label})"),
                 "patch",
-                fast_patches.len(),
+                second_patches.len(),
             ),
             (
                 "tiktoken-rs cl100k_base".to_string(),
@@ -210,10 +211,10 @@ fn peers(c: &mut Criterion) {
             });
         }
         for (threads, pool) in &pools {
-            g.bench_function(format!("bltpatch_fast_segment_{threads}t"), |b| {
+            g.bench_function(format!("bltpatch_second_segment_{threads}t"), |b| {
                 b.iter(|| {
                     pool.install(|| {
-                        segment_chunked(&fast, black_box(bytes), &fast_cfg, DEFAULT_CHUNK_LEN)
+                        segment_chunked(&second, black_box(bytes), &second_cfg, DEFAULT_CHUNK_LEN)
                     })
                 })
             });
