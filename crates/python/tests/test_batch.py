@@ -94,7 +94,8 @@ def test_calibrate_returns_a_parameter_to_pass_back(model, rule):
 
 
 def test_model_properties(model):
-    assert model.arch == "conv" and model.context == model.config["context"]
+    assert model.arch == model.config["arch"] == "hashmlp"
+    assert model.context == model.config["context"]
     assert model.calibration == model.config["calibration"]
     assert model.calibration["rule"] in {"global", "relative", "combined", "budget"}
-    assert model.path is None and "conv" in repr(model)
+    assert model.path is None and "hashmlp" in repr(model)
