@@ -11,7 +11,7 @@ fn root() -> PathBuf {
 }
 
 fn model() -> Model {
-    Model::load(&root().join("checkpoints/fast")).unwrap()
+    Model::load(root().join("checkpoints/fast")).unwrap()
 }
 
 #[test]

@@ -33,9 +33,10 @@
 //! mean length.
 //!
 //! Variants measured and dropped (`cargo run --release --example budget_variants --
-//! --reference /tmp/ref-ngram4 /tmp/tails/*.tail.txt`: the default conv model's entropies on the
-//! held-out tail of each reference corpus, information from an order-4 n-gram trained on the
-//! same training parts, every variant calibrated to the file's cl100k mean token length;
+//! -m checkpoints/conv --reference /tmp/ref-ngram4 /tmp/tails/*.tail.txt`: the entropies of
+//! the `conv` model, the default when this was measured, on the held-out tail of each
+//! reference corpus, information from an order-4 n-gram trained on the same training parts,
+//! every variant calibrated to the file's cl100k mean token length;
 //! coefficient of variation of the bits per patch / share of patches under 2 bits):
 //!
 //! | file | global | **budget** | overflow | spike (q 0.9) | spike (q 0.97) | nearest | static |

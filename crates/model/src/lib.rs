@@ -173,7 +173,8 @@
 //! | `base` | 1 (257), 2 (2^12), 3 (2^14), 4, 5, 6, 8 (2^13) | 64 | 512 | 8 | 3,589,521 | 7.5 MB | 0.9 MB | 8 |
 //!
 //! (Tables stored as F16, heads as F32.) `checkpoints/fast` is `small` trained on the eight
-//! reference corpora (its README has the command).
+//! reference corpora, and the embedded default (`checkpoints/default`) is `small` trained on the
+//! broad training set plus those corpora (their READMEs have the commands).
 //!
 //! ### Measured (2-core development machine shared with other builds and training runs)
 //!
