@@ -241,21 +241,8 @@ impl ConvModel {
     /// `config.context` differs from [`ConvConfig::context`], or a tensor is missing, of another
     /// dtype or shape, or holds a non-finite value.
     pub fn from_checkpoint(config: &Config, weights: &Weights) -> Result<Self, EngineError> {
-        if config.arch != ARCH {
-            return Err(EngineError::WrongArch {
-                found: config.arch.clone(),
-                expected: ARCH,
-            });
-        }
-        let cfg: ConvConfig = serde_json::from_value(config.architecture.clone())
-            .map_err(|e| EngineError::InvalidConfig(e.to_string()))?;
-        cfg.validate().map_err(EngineError::InvalidConfig)?;
-        if config.context != cfg.context() {
-            return Err(EngineError::ContextMismatch {
-                found: config.context,
-                expected: cfg.context(),
-            });
-        }
+        let cfg: ConvConfig =
+            checked_architecture(config, ARCH, ConvConfig::validate, ConvConfig::context)?;
         Self::from_tensors(cfg, |name, shape| Ok(weights.f32(name, Some(shape))?.1))
     }
 
@@ -279,16 +266,7 @@ impl ConvModel {
         if let Err(e) = cfg.validate() {
             panic!("invalid conv configuration: {e}");
         }
-        let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
-        let mut uniform = move || {
-            // splitmix64 -> uniform in [-1, 1)
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            ((z >> 40) as f32) * (2.0 / (1u64 << 24) as f32) - 1.0
-        };
+        let mut uniform = uniform_weights(seed ^ 0x5851_f42d_4c95_7f2d);
         let (d, f, k) = (
             cfg.d_model as f32,
             cfg.d_hidden as f32,
@@ -492,4 +470,43 @@ impl EntropyModel for ConvModel {
     fn stream(&self) -> Box<dyn EntropyStream + '_> {
         Box::new(self.conv_stream())
     }
+}
+
+/// Uniform numbers in `[-1, 1)` from splitmix64 started at `state`: the deterministic weights of
+/// the models' `random` constructors.
+pub(crate) fn uniform_weights(mut state: u64) -> impl FnMut() -> f32 {
+    move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 40) as f32) * (2.0 / (1u64 << 24) as f32) - 1.0
+    }
+}
+
+/// The architecture of a checkpoint of family `arch`: the family's name, its `architecture`
+/// object parsed and validated, and `context` equal to what that architecture implies.
+pub(crate) fn checked_architecture<C: serde::de::DeserializeOwned>(
+    config: &Config,
+    arch: &'static str,
+    validate: impl Fn(&C) -> Result<(), String>,
+    context: impl Fn(&C) -> usize,
+) -> Result<C, EngineError> {
+    if config.arch != arch {
+        return Err(EngineError::WrongArch {
+            found: config.arch.clone(),
+            expected: arch,
+        });
+    }
+    let cfg: C = serde_json::from_value(config.architecture.clone())
+        .map_err(|e| EngineError::InvalidConfig(e.to_string()))?;
+    validate(&cfg).map_err(EngineError::InvalidConfig)?;
+    if config.context != context(&cfg) {
+        return Err(EngineError::ContextMismatch {
+            found: config.context,
+            expected: context(&cfg),
+        });
+    }
+    Ok(cfg)
 }

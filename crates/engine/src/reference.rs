@@ -120,8 +120,8 @@ fn logits(model: &ConvModel, doc: &[u8], end: usize) -> Vec<[f32; VOCAB_OUT]> {
         .collect()
 }
 
-/// `(logf(S), T, δ)` of one row of logits (step 4).
-fn softmax_terms(l: &[f32; VOCAB_OUT]) -> (f32, f32, f32, [f32; VOCAB_OUT]) {
+/// `(logf(S), S, T, δ)` of one row of logits (step 4; the `hashmlp` reference uses it too).
+pub(crate) fn softmax_terms(l: &[f32; VOCAB_OUT]) -> (f32, f32, f32, [f32; VOCAB_OUT]) {
     let mut m = l[0];
     for &x in l {
         if x > m {

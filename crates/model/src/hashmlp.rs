@@ -23,7 +23,7 @@ use bltpatch_checkpoint::Tensor as CkptTensor;
 use bltpatch_engine::EngineError;
 use bltpatch_engine::arch::VOCAB_OUT;
 use bltpatch_engine::hashmlp::{self as engine, HashMlpConfig, HashMlpModel};
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::prelude::{Device, Int, Tensor, TensorData};
 use burn::tensor::activation::{log_softmax, relu};
@@ -32,7 +32,7 @@ use crate::error::ModelError;
 use crate::family::{
     Family, FamilyHyper, FinalScorer, Geometry, Loss, Scored, TensorSource, tensor_data,
 };
-use crate::model::Window;
+use crate::model::{Export, Window, param};
 use crate::rng::SplitMix64;
 
 /// The entropy head: `[.., F] -> [.., g] -> [.., 1]`.
@@ -175,43 +175,6 @@ impl HashMlpLm {
             .head
             .forward(relu(self.hidden.forward(self.norm.forward(e)))); // [B, L, 256]
         Outputs { logits, entropy }
-    }
-}
-
-fn param<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
-    let t = Tensor::<D>::from_data(TensorData::new(data, shape), device);
-    let t = if device.is_autodiff() {
-        t.require_grad()
-    } else {
-        t
-    };
-    Param::initialized(ParamId::new(), t)
-}
-
-/// Collects every float parameter with its burn path.
-#[derive(Default)]
-struct Export {
-    path: Vec<String>,
-    out: Vec<CkptTensor>,
-}
-
-impl ModuleVisitor for Export {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let t = param.val().inner();
-        let shape = t.dims().to_vec();
-        let data = t
-            .try_into_vec_as::<f32>()
-            .expect("float parameters convert to f32");
-        self.out
-            .push(CkptTensor::f32(self.path.join("."), shape, data));
     }
 }
 

@@ -314,7 +314,12 @@ pub fn conv_config_of(config: &Config, dir: &Path) -> Result<ConvConfig, ModelEr
     Ok(cfg)
 }
 
-fn param<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+/// A parameter `[shape]` from row-major `data`, tracked for gradients on an autodiff device.
+pub(crate) fn param<const D: usize>(
+    data: Vec<f32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Param<Tensor<D>> {
     let t = Tensor::<D>::from_data(TensorData::new(data, shape), device);
     let t = if device.is_autodiff() {
         t.require_grad()
@@ -332,11 +337,11 @@ fn rms_norm(gamma: Vec<f32>, eps: f32, device: &Device) -> RmsNorm {
     }
 }
 
-/// Collects every float parameter with its burn path.
+/// Collects every float parameter with its burn path (the checkpoint tensor names).
 #[derive(Default)]
-struct Export {
+pub(crate) struct Export {
     path: Vec<String>,
-    out: Vec<CkptTensor>,
+    pub(crate) out: Vec<CkptTensor>,
 }
 
 impl ModuleVisitor for Export {

@@ -128,7 +128,7 @@ pub use stream::HashMlpStream;
 
 use crate::arch::VOCAB_OUT;
 use crate::kernels::{self, Finish, LANES, Packed, Store};
-use crate::{EngineError, simd_available};
+use crate::{EngineError, checked_architecture, simd_available, uniform_weights};
 use forward::{BLOCK, HeadState};
 
 /// The `"hashmlp"` entropy model with its weights, ready for canonical inference.
@@ -201,21 +201,12 @@ impl HashMlpModel {
     /// `config.arch` is not `"hashmlp"`, invalid hyper-parameters, a `context` that differs
     /// from [`HashMlpConfig::context`], or a missing, mis-typed, mis-shaped or non-finite tensor.
     pub fn from_checkpoint(config: &Config, weights: &Weights) -> Result<Self, EngineError> {
-        if config.arch != ARCH {
-            return Err(EngineError::WrongArch {
-                found: config.arch.clone(),
-                expected: ARCH,
-            });
-        }
-        let cfg: HashMlpConfig = serde_json::from_value(config.architecture.clone())
-            .map_err(|e| EngineError::InvalidConfig(e.to_string()))?;
-        cfg.validate().map_err(EngineError::InvalidConfig)?;
-        if config.context != cfg.context() {
-            return Err(EngineError::ContextMismatch {
-                found: config.context,
-                expected: cfg.context(),
-            });
-        }
+        let cfg: HashMlpConfig = checked_architecture(
+            config,
+            ARCH,
+            HashMlpConfig::validate,
+            HashMlpConfig::context,
+        )?;
         Self::from_tensors(cfg, |name, shape| Ok(weights.float(name, Some(shape))?.1))
     }
 
@@ -239,15 +230,7 @@ impl HashMlpModel {
         if let Err(e) = cfg.validate() {
             panic!("invalid hashmlp configuration: {e}");
         }
-        let mut state = seed ^ 0x2545_f491_4f6c_dd1d;
-        let mut uniform = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            ((z >> 40) as f32) * (2.0 / (1u64 << 24) as f32) - 1.0
-        };
+        let mut uniform = uniform_weights(seed ^ 0x2545_f491_4f6c_dd1d);
         let (d, h, g) = (
             cfg.d_model as f32,
             cfg.d_hidden as f32,

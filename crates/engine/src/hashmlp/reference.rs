@@ -10,6 +10,7 @@ use super::HashMlpModel;
 use super::arch::{TREE_LANES, inputs};
 use crate::arch::VOCAB_OUT;
 use crate::kernels::{LN_256, relu};
+use crate::reference::softmax_terms;
 
 fn tensor<'a>(m: &'a HashMlpModel, name: &str) -> &'a [f32] {
     m.tensor(name)
@@ -123,25 +124,6 @@ fn logits(m: &HashMlpModel, rows: &[u32]) -> [f32; VOCAB_OUT] {
         *lv = acc;
     }
     l
-}
-
-/// `(logf(S), S, T, δ)` of one row of logits, as the conv reference.
-fn softmax_terms(l: &[f32; VOCAB_OUT]) -> (f32, f32, f32, [f32; VOCAB_OUT]) {
-    let mut m = l[0];
-    for &x in l {
-        if x > m {
-            m = x;
-        }
-    }
-    let mut delta = [0f32; VOCAB_OUT];
-    let (mut s, mut t) = (0f32, 0f32);
-    for v in 0..VOCAB_OUT {
-        delta[v] = l[v] - m;
-        let e = libm::expf(delta[v]);
-        s += e;
-        t = libm::fmaf(e, delta[v], t);
-    }
-    (libm::logf(s), s, t, delta)
 }
 
 fn rows_of(m: &HashMlpModel, doc: &[u8], range: &Range<usize>) -> Vec<u32> {
