@@ -47,7 +47,8 @@ pub struct TrainArgs {
     /// Model architecture.
     #[arg(long, value_enum, default_value_t = Arch::Conv)]
     pub arch: Arch,
-    /// Size preset of the model: tiny, small (default) or base.
+    /// Size preset of the model: tiny, small (default) or base; for `--arch hashmlp` also
+    /// broad (small with a table of byte classes: the embedded default's preset).
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
     /// Minimum context C in bytes of the conv model (re-chooses the preset's dilations).

@@ -83,6 +83,7 @@ fn regenerate() {
     }
     let cfg = HashMlpConfig {
         orders: vec![1, 2, 3, 4, 6, 8],
+        masks: Vec::new(),
         rows: vec![257, 64, 256, 512, 512, 256],
         d_model: 12,
         d_hidden: 20,

@@ -21,6 +21,7 @@ fn data(name: &str) -> PathBuf {
 fn small_cfg() -> HashMlpConfig {
     HashMlpConfig {
         orders: vec![1, 2, 3, 5],
+        masks: Vec::new(),
         rows: vec![257, 64, 128, 256],
         d_model: 16,
         d_hidden: 24,

@@ -14,15 +14,36 @@ pub const ARCH: &str = "hashmlp";
 /// The longest n-gram order (bytes of context read by one table).
 pub const MAX_ORDER: usize = 8;
 
+/// The most tables a model has (their quantised rows, at most [`super::QUANT_MAX`] in
+/// magnitude, then sum within 16 bits).
+pub const MAX_TABLES: usize = 8;
+
+/// The byte mask of a table that reads whole bytes.
+pub const FULL_MASK: u8 = 0xff;
+
+/// The byte mask of a table of byte classes: the top three bits of a byte (control, space and
+/// digits, upper-case ASCII, lower-case ASCII, the two halves of the UTF-8 continuation bytes,
+/// 2-byte leads, longer leads).
+pub const CLASS_MASK: u8 = 0xe0;
+
 /// Lanes of the entropy head's reduction tree: `entropy_hidden` is a multiple of this.
 pub const TREE_LANES: usize = 8;
 
 /// Hyper-parameters of the hashed n-gram MLP entropy model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HashMlpConfig {
-    /// The n-gram orders `n_j` (bytes of context, each in `1..=8`, distinct), one table each, in
-    /// summation order.
+    /// The n-gram orders `n_j` (bytes of context, each in `1..=8`), one table each, in
+    /// summation order; at most [`MAX_TABLES`], no two tables with the same order and mask.
     pub orders: Vec<usize>,
+    /// The byte mask of each table's key (empty: [`FULL_MASK`] for every table). A table with
+    /// mask `0xe0` reads only the top three bits of each context byte, its *class* (control,
+    /// space and digits, upper-case ASCII, lower-case ASCII, the two halves of the UTF-8
+    /// continuation bytes, 2-byte leads, longer leads): a key that every script and every
+    /// byte sequence shares with the text seen in training, so the model learns what follows
+    /// valid UTF-8 of any script and what follows bytes that are not text. Order 1 reads whole
+    /// bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masks: Vec<u8>,
     /// Rows of each table: 257 for order 1 (the 256 byte values and the beginning of the
     /// document), a power of two `>= 2` for the hashed orders.
     pub rows: Vec<usize>,
@@ -38,7 +59,7 @@ pub struct HashMlpConfig {
 
 impl HashMlpConfig {
     /// Names of the presets.
-    pub const PRESETS: [&'static str; 3] = ["tiny", "small", "base"];
+    pub const PRESETS: [&'static str; 4] = ["tiny", "small", "base", "broad"];
 
     /// The named presets (see the [module docs](super) for their sizes; every one's checkpoint,
     /// with its tables stored as `F16`, stays within 8 MB).
@@ -57,9 +78,29 @@ impl HashMlpConfig {
                 64,
                 512,
             ),
+            "broad" => (
+                &[1, 2, 3, 4, 5, 6, 8, 8],
+                &[0, 12, 14, 14, 14, 14, 12, 12],
+                48,
+                256,
+            ),
             _ => return None,
         };
+        // `broad`'s last table reads byte classes; the others whole bytes.
+        let masks = match name {
+            "broad" => (0..orders.len())
+                .map(|j| {
+                    if j + 1 == orders.len() {
+                        CLASS_MASK
+                    } else {
+                        FULL_MASK
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Some(Self {
+            masks,
             orders: orders.to_vec(),
             rows: orders
                 .iter()
@@ -85,12 +126,31 @@ impl HashMlpConfig {
                 self.rows.len()
             ));
         }
+        if self.orders.len() > MAX_TABLES {
+            return Err(format!(
+                "{} tables, more than {MAX_TABLES}",
+                self.orders.len()
+            ));
+        }
+        if !self.masks.is_empty() && self.masks.len() != self.orders.len() {
+            return Err(format!(
+                "{} orders but {} byte masks",
+                self.orders.len(),
+                self.masks.len()
+            ));
+        }
         for (j, (&n, &r)) in self.orders.iter().zip(&self.rows).enumerate() {
             if !(1..=MAX_ORDER).contains(&n) {
                 return Err(format!("order {n} is not in 1..={MAX_ORDER}"));
             }
-            if self.orders[..j].contains(&n) {
-                return Err(format!("order {n} is listed twice"));
+            let mask = self.mask(j);
+            if (0..j).any(|i| self.orders[i] == n && self.mask(i) == mask) {
+                return Err(format!("order {n} with mask {mask:#04x} is listed twice"));
+            }
+            if mask == 0 || (n == 1 && mask != FULL_MASK) {
+                return Err(format!(
+                    "the order-{n} table's mask {mask:#04x} is not allowed (nonzero; order 1 reads whole bytes)"
+                ));
             }
             if n == 1 && r != VOCAB_IN {
                 return Err(format!("the order-1 table has {VOCAB_IN} rows, not {r}"));
@@ -113,6 +173,11 @@ impl HashMlpConfig {
             return Err("norm_eps must be > 0".into());
         }
         Ok(())
+    }
+
+    /// The byte mask of table `j`'s key ([`FULL_MASK`] unless [`Self::masks`] says otherwise).
+    pub fn mask(&self, j: usize) -> u8 {
+        self.masks.get(j).copied().unwrap_or(FULL_MASK)
     }
 
     /// The context length `C` in bytes: the largest order.
@@ -186,6 +251,16 @@ pub fn key(prev: &[u8], m: usize) -> u64 {
     k
 }
 
+/// `mask` in each of the `m <= 8` lowest bytes of a word: the mask of a key of `m` bytes.
+#[inline]
+pub fn spread(mask: u8, m: usize) -> u64 {
+    if m == 0 {
+        0
+    } else {
+        (u64::MAX >> (64 - 8 * m)) & (mask as u64 * 0x0101_0101_0101_0101)
+    }
+}
+
 /// The row of the hashed table `j` (order `n >= 2`, `rows = 2^bits`) for the key of the
 /// `m = min(t, n)` bytes before position `t`: `(key · multiplier(j, m)) >> (64 - bits)`
 /// (multiply-shift hashing; a shorter key marks the start of a document).
@@ -198,7 +273,8 @@ pub fn hashed_row(key: u64, mult: u64, bits: u32) -> usize {
 /// `x[t - min(t, C) .. t)` (all of them when `t < C`); `t` matters only through `min(t, C)`.
 ///
 /// Order 1 reads row `x[t-1]`, or [`BOS`] (256) at `t = 0`; order `n >= 2` reads
-/// [`hashed_row`] of the key of `x[t - min(t, n) .. t)`.
+/// [`hashed_row`] of the key of `x[t - min(t, n) .. t)`, each byte and-ed with the table's
+/// mask ([`HashMlpConfig::mask`]).
 pub fn rows_at(cfg: &HashMlpConfig, t: usize, prev: &[u8], out: &mut [u32]) {
     for (j, (&n, &r)) in cfg.orders.iter().zip(&cfg.rows).enumerate() {
         let m = t.min(n);
@@ -209,7 +285,8 @@ pub fn rows_at(cfg: &HashMlpConfig, t: usize, prev: &[u8], out: &mut [u32]) {
                 prev[prev.len() - 1] as u32
             }
         } else {
-            hashed_row(key(prev, m), multiplier(j, m), r.trailing_zeros()) as u32
+            let k = key(prev, m) & spread(cfg.mask(j), m);
+            hashed_row(k, multiplier(j, m), r.trailing_zeros()) as u32
         };
     }
 }

@@ -4,7 +4,7 @@
 //! bits.
 
 use super::HashMlpModel;
-use super::arch::{MAX_ORDER, TREE_LANES, rows_at};
+use super::arch::{MAX_ORDER, MAX_TABLES, TREE_LANES, rows_at};
 use crate::arch::VOCAB_OUT;
 use crate::kernels::{self, Finish, LN_256, Store, relu};
 
@@ -38,7 +38,8 @@ fn window(doc: &[u8], t: usize) -> u64 {
 }
 
 /// Per-order constants of the rows of positions `t >= 8`, where every key has its full length:
-/// `row_j = ((w & mask_j) · mult_j) >> shift_j` for the 8-byte window `w`; order 1 is the same
+/// `row_j = ((w & mask_j) · mult_j) >> shift_j` for the 8-byte window `w` (`mask_j` keeps the
+/// table's `n_j` bytes, each and-ed with its byte mask); order 1 is the same
 /// formula with `mult = 2^56`, `shift = 56` (its row is the byte itself).
 #[derive(Clone, Debug)]
 pub(crate) struct FastRows {
@@ -59,11 +60,7 @@ impl FastRows {
         }
         let (mut mask, mut mult, mut shift) = (Vec::new(), Vec::new(), Vec::new());
         for (j, (&n, &r)) in cfg.orders.iter().zip(&cfg.rows).enumerate() {
-            mask.push(if n == MAX_ORDER {
-                u64::MAX
-            } else {
-                (1u64 << (8 * n)) - 1
-            });
+            mask.push(super::arch::spread(cfg.mask(j), n));
             if n == 1 {
                 mult.push(1 << 56);
                 shift.push(56);
@@ -207,7 +204,7 @@ fn rows_of(m: &HashMlpModel, doc: &[u8], t: usize, rows: &mut [u32]) {
 /// [`entropies_general`] for `g = G`, with the sums in registers.
 fn general_g<const G: usize>(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
     let k = m.cfg.orders.len();
-    let mut rows = [0u32; MAX_ORDER];
+    let mut rows = [0u32; MAX_TABLES];
     for (p, o) in out.iter_mut().enumerate() {
         rows_of(m, doc, s + p, &mut rows[..k]);
         let mut acc = [0i32; G];
@@ -226,7 +223,7 @@ fn general_g<const G: usize>(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [
 /// [`entropies_general`] for any `g` (a multiple of 8).
 fn general_dyn(m: &HashMlpModel, doc: &[u8], s: usize, out: &mut [f32]) {
     let (k, g) = (m.cfg.orders.len(), m.cfg.entropy_hidden);
-    let mut rows = [0u32; MAX_ORDER];
+    let mut rows = [0u32; MAX_TABLES];
     let mut acc = vec![0i32; g];
     for (p, o) in out.iter_mut().enumerate() {
         rows_of(m, doc, s + p, &mut rows[..k]);

@@ -31,8 +31,9 @@
 //! `E_j` (`[rows_j, F]`) holds one row per context: order 1 reads row `x[t-1]` (row 256 at the
 //! start of the document), order `n >= 2` reads the row that hashes the key of the
 //! `m = min(t, n)` bytes before `t` ([`arch::hashed_row`]: multiply-shift by a constant that
-//! depends on the order and on `m`, so the shorter keys at the start of a document have rows
-//! of their own). Let `e = E_0[r_0] + E_1[r_1] + …` (`[F]`). Then:
+//! depends on the table and on `m`, so the shorter keys at the start of a document have rows
+//! of their own), each byte and-ed with the table's byte mask (`0xff`, or `0xe0` for a table
+//! of byte classes). Let `e = E_0[r_0] + E_1[r_1] + …` (`[F]`). Then:
 //!
 //! - **next-byte head** (bits/byte, [`EntropyModel::surprisals`]):
 //!   `logits = head(relu(hidden(rmsnorm(e))))`, a 256-way softmax over `[F] -> [h] -> [256]`;
@@ -60,6 +61,13 @@
 //! | `tiny` | 1 (257), 2 (2^12), 3, 4, 6 (2^14) | 32 | 256 | 8 | 1,786,705 | 3.7 MB |
 //! | `small` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^13) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
 //! | `base` | 1 (257), 2 (2^12), 3 (2^14), 4, 5, 6, 8 (2^13) | 64 | 512 | 8 | 3,589,521 | 7.5 MB |
+//! | `broad` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^12), classes 8 (2^12) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
+//!
+//! `broad` is `small` with half of order 8's rows given to a table of byte *classes*
+//! ([`HashMlpConfig::masks`]: the top three bits of each of the last 8 bytes), which every
+//! script and every byte sequence shares with the training text: what follows a UTF-8 lead byte
+//! in a script never seen, what follows bytes that are not text. It is the embedded default's
+//! preset (measurements in `bltpatch_model`'s crate docs).
 //!
 //! Training, the measured candidates and what was dropped: `bltpatch_model`'s crate docs.
 //!

@@ -2,7 +2,7 @@ use bltpatch_checkpoint::{Tensor, Weights, serialize_tensors, write_checkpoint};
 use bltpatch_core::{EntropyModel, EntropyStream};
 use proptest::prelude::*;
 
-use super::arch::{MAX_ORDER, key, multiplier, rows_at};
+use super::arch::{MAX_ORDER, key, multiplier, rows_at, spread};
 use super::{HashMlpConfig, HashMlpModel, reference};
 use crate::kernels::LN_256;
 use crate::simd_available;
@@ -13,6 +13,7 @@ const TINY: &[u8] = include_bytes!("../../../../datasets/tiny.txt");
 fn cfg(orders: &[usize], bits: &[u32], d: usize, h: usize, g: usize) -> HashMlpConfig {
     HashMlpConfig {
         orders: orders.to_vec(),
+        masks: Vec::new(),
         rows: orders
             .iter()
             .zip(bits)
@@ -25,9 +26,15 @@ fn cfg(orders: &[usize], bits: &[u32], d: usize, h: usize, g: usize) -> HashMlpC
     }
 }
 
+/// `c` with the byte masks `masks`.
+fn masked(mut c: HashMlpConfig, masks: &[u8]) -> HashMlpConfig {
+    c.masks = masks.to_vec();
+    c
+}
+
 /// Small configurations: one table or many, orders out of sequence, widths that are not
 /// multiples of the SIMD width, every specialised and a generic entropy width, tiny tables
-/// (collisions everywhere).
+/// (collisions everywhere), tables of byte classes (masked keys) beside whole-byte ones.
 fn configs() -> Vec<HashMlpConfig> {
     vec![
         cfg(&[1], &[0], 3, 5, 8),
@@ -42,6 +49,20 @@ fn configs() -> Vec<HashMlpConfig> {
             32,
         ),
         cfg(&[3, 2], &[7, 5], 5, 6, 40),
+        masked(
+            cfg(
+                &[1, 2, 3, 4, 5, 6, 8, 8],
+                &[0, 5, 6, 7, 8, 9, 10, 9],
+                9,
+                10,
+                8,
+            ),
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xe0],
+        ),
+        masked(
+            cfg(&[4, 1, 4, 2, 7], &[6, 0, 5, 4, 8], 6, 7, 16),
+            &[0xe0, 0xff, 0xff, 0xc0, 0xf0],
+        ),
     ]
 }
 
@@ -326,6 +347,76 @@ fn rows_follow_the_definition() {
 }
 
 #[test]
+fn masked_rows_read_byte_classes() {
+    // Table 1 reads the top three bits of the last 3 bytes, table 2 the whole 3 bytes.
+    let c = masked(cfg(&[1, 3, 3], &[0, 12, 12], 4, 4, 8), &[0xff, 0xe0, 0xff]);
+    c.validate().unwrap();
+    assert_eq!(spread(0xe0, 3), 0x00e0_e0e0);
+    assert_eq!(spread(0xff, 8), u64::MAX);
+    assert_eq!(spread(0xff, 0), 0);
+    let rows = |doc: &[u8]| {
+        let mut r = [0u32; 3];
+        rows_at(&c, doc.len(), &doc[doc.len().saturating_sub(8)..], &mut r);
+        r
+    };
+    // "aby" and "acx" have the same classes (lower-case ASCII), "aBx" does not.
+    let (a, b, d) = (rows(b"__aby"), rows(b"__acx"), rows(b"__aBx"));
+    assert_eq!(a[1], b[1]);
+    assert_ne!(a[2], b[2]);
+    assert_ne!(a[1], d[1]);
+    let k = key(b"aBx", 3) & spread(0xe0, 3);
+    let want = (k.wrapping_mul(multiplier(1, 3)) >> (64 - 12)) as u32;
+    assert_eq!(d[1], want);
+    // The fast rows (positions >= 8) agree with the definition for every table.
+    let m = HashMlpModel::random(c.clone(), 9);
+    let doc = text(0, 600);
+    let mut fast = vec![0u32; 3 * 590];
+    crate::hashmlp::forward::block_rows(&m, doc, 10, 590, &mut fast);
+    assert_eq!(fast, crate::hashmlp::arch::inputs(&c, doc, 10, 600));
+}
+
+#[test]
+fn invalid_masks_are_refused() {
+    let base = cfg(&[1, 4, 4], &[0, 8, 8], 4, 4, 8);
+    assert!(base.validate().unwrap_err().contains("listed twice"));
+    assert!(masked(base.clone(), &[0xff, 0xff, 0xe0]).validate().is_ok());
+    let e = masked(base.clone(), &[0xff, 0xe0]).validate().unwrap_err();
+    assert!(e.contains("3 orders but 2 byte masks"), "{e}");
+    let e = masked(base.clone(), &[0xe0, 0xff, 0xe0])
+        .validate()
+        .unwrap_err();
+    assert!(e.contains("order 1 reads whole bytes"), "{e}");
+    let e = masked(base, &[0xff, 0xff, 0x00]).validate().unwrap_err();
+    assert!(e.contains("nonzero"), "{e}");
+    let nine = cfg(
+        &[1, 2, 3, 4, 5, 6, 7, 8, 8],
+        &[0, 4, 4, 4, 4, 4, 4, 4, 4],
+        4,
+        4,
+        8,
+    );
+    let e = masked(
+        nine,
+        &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xe0],
+    )
+    .validate()
+    .unwrap_err();
+    assert!(e.contains("9 tables, more than 8"), "{e}");
+}
+
+#[test]
+fn configs_without_masks_serialize_as_before() {
+    let c = cfg(&[1, 2], &[0, 4], 4, 4, 8);
+    let json = serde_json::to_value(&c).unwrap();
+    assert!(json.get("masks").is_none(), "{json}");
+    let back: HashMlpConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(back, c);
+    let m = masked(cfg(&[1, 2], &[0, 4], 4, 4, 8), &[0xff, 0xe0]);
+    let back: HashMlpConfig = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+    assert_eq!(back, m);
+}
+
+#[test]
 fn checkpoint_round_trip_with_f16_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("model");
@@ -418,10 +509,16 @@ fn arb_config() -> impl Strategy<Value = HashMlpConfig> {
         1usize..12,
         1usize..4,
         2u32..9,
+        proptest::sample::select(vec![0xffu8, 0xe0, 0xc0, 0x7f]),
     )
-        .prop_map(|(orders, d, h, g8, bits)| {
+        .prop_map(|(orders, d, h, g8, bits, mask)| {
             let b: Vec<u32> = orders.iter().map(|_| bits).collect();
-            cfg(&orders, &b, d, h, 8 * g8)
+            // Every table of order >= 2 reads bytes through `mask`.
+            let masks: Vec<u8> = orders
+                .iter()
+                .map(|&n| if n == 1 { 0xff } else { mask })
+                .collect();
+            masked(cfg(&orders, &b, d, h, 8 * g8), &masks)
         })
 }
 
