@@ -4,7 +4,7 @@
 //! cargo run -p bltpatch-model --release --example train -- CORPUS... -o DIR \
 //!     [--family conv|hashmlp] [--preset small] [--steps N] [--time SECONDS] [--batch N] \
 //!     [--seq N] [--lr F] [--arch JSON] [--context C] [--seed N] [--threads N] [--resume] \
-//!     [--entropy-weight F] [--entropy-detached] [--dump-val DIR]
+//!     [--entropy-weight F] [--entropy-detached] [--label-smoothing F] [--dump-val DIR]
 //! ```
 //!
 //! `--dump-val DIR` also writes the held-out documents that the final evaluation uses to
@@ -34,6 +34,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--preset" => opts.preset = value()?,
             "--entropy-weight" => opts.family_hyper.entropy_weight = value()?.parse()?,
             "--entropy-detached" => opts.family_hyper.entropy_trains_tables = false,
+            "--label-smoothing" => opts.family_hyper.label_smoothing = value()?.parse()?,
             "--arch" => opts.arch = Some(serde_json::from_str(&value()?)?),
             "--steps" => opts.steps = Some(value()?.parse()?),
             "--time" => opts.time_budget = Some(Duration::from_secs_f64(value()?.parse()?)),

@@ -199,6 +199,15 @@ pub struct FamilyHyper {
     /// only the head learns from it and the tables from the cross-entropy alone.
     #[serde(default = "yes")]
     pub entropy_trains_tables: bool,
+    /// `hashmlp`: label smoothing `ε` of the next-byte cross-entropy, in `[0, 1)`: the
+    /// training target is `(1 - ε) · one-hot + ε · uniform` (0, the default: none). The
+    /// reported bits/byte are always those of the plain cross-entropy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn default_entropy_weight() -> f64 {
@@ -214,6 +223,7 @@ impl Default for FamilyHyper {
         Self {
             entropy_weight: default_entropy_weight(),
             entropy_trains_tables: true,
+            label_smoothing: 0.0,
         }
     }
 }

@@ -13,7 +13,9 @@
 //! For the counted positions of a batch, with `p` the next-byte distribution and `Ĥ` the entropy
 //! head's output (before the engine's clamp to `[0, ln 256]`):
 //! `loss = mean(-ln p(x_t)) + λ · mean((Ĥ - sg(H(p)))²)`, where `sg` stops the gradient, so the
-//! regression moves only `Ĥ`: the next-byte head learns from the cross-entropy alone. The
+//! regression moves only `Ĥ`: the next-byte head learns from the cross-entropy alone (with label
+//! smoothing `ε`, [`FamilyHyper::label_smoothing`], the first term becomes
+//! `mean((1-ε)·(-ln p(x_t)) + ε·mean_v(-ln p(v)))`). The
 //! regression's gradient also reaches the tables (through the trunk `e`), so they learn to
 //! carry what the entropy head needs; with [`FamilyHyper::entropy_trains_tables`] off it stops
 //! at the trunk and the entropy head is a pure read-out of tables trained by the cross-entropy
@@ -346,14 +348,27 @@ impl Family for HashMlpFamily {
     ) -> Loss {
         let batch = HostBatch::new(cfg, windows);
         let out = lm.forward(&batch.inputs(device), !extra.entropy_trains_tables);
+        let eps = extra.label_smoothing as f32;
+        // With label smoothing, the cross-entropy against the uniform distribution: [B, L].
+        let uniform = (eps > 0.0).then(|| {
+            log_softmax(out.logits.clone(), 2)
+                .mean_dim(2)
+                .squeeze_dim::<2>(2)
+                .neg()
+        });
         let (nll, h) = nll_and_entropy(out.logits, batch.targets(device));
         let w = batch.weights(device);
         let n = batch.counted.max(1) as f32;
+        let target = match uniform {
+            Some(u) => nll.clone().mul_scalar(1.0 - eps) + u.mul_scalar(eps),
+            None => nll.clone(),
+        };
+        let ce = (target * w.clone()).sum().div_scalar(n);
         let nll = (nll * w.clone()).sum().div_scalar(n);
         let err = out.entropy - h.detach();
         let mse = (err.clone() * err * w).sum().div_scalar(n);
         Loss {
-            total: nll.clone() + mse.mul_scalar(extra.entropy_weight as f32),
+            total: ce + mse.mul_scalar(extra.entropy_weight as f32),
             nll,
             counted: batch.counted,
         }

@@ -215,6 +215,10 @@ impl TrainOptions {
         if !(w.is_finite() && w >= 0.0) {
             return bad(format!("entropy weight {w} must be >= 0"));
         }
+        let eps = self.family_hyper.label_smoothing;
+        if !(0.0..1.0).contains(&eps) {
+            return bad(format!("label smoothing {eps} must be in [0, 1)"));
+        }
         Ok(())
     }
 }

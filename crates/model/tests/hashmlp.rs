@@ -255,3 +255,41 @@ fn presets_and_options() {
         assert!(bytes <= 8_000_000, "{name}: {bytes} bytes");
     }
 }
+
+#[test]
+fn label_smoothing_flattens_the_next_byte_distribution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mean_entropy = |eps: f64| {
+        let out = tmp.path().join(format!("m{eps}"));
+        let mut o = opts(&out, 40);
+        o.family_hyper.label_smoothing = eps;
+        train(&o).unwrap();
+        let config = read_config(&out).unwrap();
+        let recorded = &config.training["family_hyper"]["label_smoothing"];
+        if eps == 0.0 {
+            assert!(recorded.is_null(), "{recorded}");
+        } else {
+            assert_eq!(recorded.as_f64(), Some(eps));
+        }
+        let engine = HashMlpModel::load(&out).unwrap();
+        let docs = bltpatch_model::held_out(&o.corpus, 0.05, 4096).unwrap();
+        let (mut sum, mut n) = (0f64, 0usize);
+        for d in &docs {
+            let mut h = vec![0f32; d.len()];
+            engine.distribution_entropies(d, 0..d.len(), &mut h);
+            sum += h.iter().map(|&x| x as f64).sum::<f64>();
+            n += d.len();
+        }
+        sum / n as f64
+    };
+    let (plain, smoothed) = (mean_entropy(0.0), mean_entropy(0.3));
+    assert!(
+        smoothed > plain + 0.1,
+        "plain {plain} nats, smoothed {smoothed}"
+    );
+
+    let mut o = opts(&tmp.path().join("bad"), 1);
+    o.family_hyper.label_smoothing = 1.0;
+    let msg = train(&o).unwrap_err().to_string();
+    assert!(msg.contains("label smoothing 1 must be in [0, 1)"), "{msg}");
+}
