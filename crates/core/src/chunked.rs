@@ -64,10 +64,9 @@ pub fn segment_chunked_into(
     }
     let mut builder = LengthBuilder::new(cfg.max_patch_len(), emit);
     for_each_round(n, chunk_len, |chunks| {
-        let starts: Vec<Vec<usize>> = chunks
-            .par_iter()
-            .map(|r| natural_starts(model, doc, cfg.rule(), r.clone()))
-            .collect();
+        let starts = map_chunks(chunks, |r| {
+            natural_starts(model, doc, cfg.rule(), r.clone())
+        });
         for s in starts.into_iter().flatten() {
             builder.start_at(s);
         }
@@ -106,18 +105,27 @@ fn values_chunked_into(
     mut emit: impl FnMut(&[f32]),
 ) {
     for_each_round(doc.len(), chunk_len, |chunks| {
-        let parts: Vec<Vec<f32>> = chunks
-            .par_iter()
-            .map(|r| {
-                let mut v = vec![0f32; r.len()];
-                compute(r.clone(), &mut v);
-                v
-            })
-            .collect();
+        let parts = map_chunks(chunks, |r| {
+            let mut v = vec![0f32; r.len()];
+            compute(r.clone(), &mut v);
+            v
+        });
         for p in &parts {
             emit(p);
         }
     });
+}
+
+/// `f` of every chunk, in order: on the thread pool, or on the calling thread when there is one
+/// chunk (a short document), which saves the two thread wake-ups of a hand-off to the pool.
+fn map_chunks<T: Send>(
+    chunks: &[Range<usize>],
+    f: impl Fn(&Range<usize>) -> T + Sync + Send,
+) -> Vec<T> {
+    match chunks {
+        [one] => vec![f(one)],
+        _ => chunks.par_iter().map(f).collect(),
+    }
 }
 
 /// Calls `round` with consecutive groups of chunk ranges that cover `0..n`.

@@ -75,6 +75,22 @@ pub fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + Send) -
     })
 }
 
+/// [`run`] for the work of one document of `len` bytes: on the calling thread when the document
+/// fits in one chunk of [`bltpatch::DEFAULT_CHUNK_LEN`] (nothing to share out, and a hand-off to
+/// the pool costs two thread wake-ups, several times the segmentation of a paragraph), else on
+/// the pool. The result is the same either way.
+pub fn run_doc<T: Send>(
+    py: Python<'_>,
+    len: usize,
+    work: impl FnOnce() -> PyResult<T> + Send,
+) -> PyResult<T> {
+    if len <= bltpatch::DEFAULT_CHUNK_LEN {
+        run_serial(py, work)
+    } else {
+        run(py, work)
+    }
+}
+
 /// Like [`run`] for work that needs no thread pool (the byte-by-byte decoder).
 pub fn run_serial<T: Send>(
     py: Python<'_>,

@@ -10,7 +10,7 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::boundary::{BltpatchError, run, to_py};
+use crate::boundary::{BltpatchError, run, run_doc, to_py};
 use crate::decoder::PyDecoder;
 use crate::input::{self, Bytes, document, documents, slices};
 use crate::rule::RuleArgs;
@@ -134,7 +134,7 @@ impl PyModel {
             max_patch_len
         )
         .spec()?;
-        let lengths = run(py, || {
+        let lengths = run_doc(py, doc.len(), || {
             let seg = self.model.segment_docs(&spec, &[&doc]).map_err(to_py)?;
             Ok(seg.lengths[0].iter().map(|&l| l as i64).collect::<Vec<_>>())
         })?;
@@ -149,7 +149,7 @@ impl PyModel {
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let doc = document(data)?;
-        let h = run(py, || {
+        let h = run_doc(py, doc.len(), || {
             let mut h = Vec::with_capacity(doc.len());
             entropies_chunked_into(&self.model, &doc, DEFAULT_CHUNK_LEN, |part| {
                 h.extend_from_slice(part)
