@@ -1,8 +1,7 @@
 //! Segmenting and calibrating a set of documents under a [`RuleSpec`], as a caller with keyword
 //! arguments (Python's `rule=`, `threshold=`, `target_patch_size=`, ...) asks for it.
 
-use bltpatch_core::{Calibration, DEFAULT_CHUNK_LEN, entropies_chunked_into};
-use rayon::prelude::*;
+use bltpatch_core::{Calibration, DEFAULT_CHUNK_LEN, entropies_chunked_into, par_map};
 
 use crate::{BatchLayout, Error, HfLayout, Model, Patcher, Plan, RuleSpec, Scheme};
 
@@ -73,12 +72,7 @@ impl Model {
         match plan {
             Plan::Fixed(scheme) => {
                 let patcher = Patcher::new(self, scheme)?;
-                // One document runs on the calling thread: handing it to the thread pool and
-                // waiting costs two thread wake-ups, more than segmenting a short paragraph.
-                let lengths = match docs {
-                    [one] => vec![patcher.segment(one)],
-                    _ => docs.par_iter().map(|d| patcher.segment(d)).collect(),
-                };
+                let lengths = par_map(docs, |d| patcher.segment(d));
                 Ok(Segmentation {
                     lengths,
                     scheme,
@@ -90,11 +84,8 @@ impl Model {
                 let refs: Vec<&[f32]> = h.iter().map(Vec::as_slice).collect();
                 let (scheme, calibration) = plan.scheme_for(&refs)?;
                 let patcher = Patcher::new(self, scheme)?;
-                let lengths = docs
-                    .par_iter()
-                    .zip(&h)
-                    .map(|(d, h)| patcher.lengths_from_entropies(d, h))
-                    .collect();
+                let pairs: Vec<(&[u8], &[f32])> = docs.iter().copied().zip(refs).collect();
+                let lengths = par_map(&pairs, |&(d, h)| patcher.lengths_from_entropies(d, h));
                 Ok(Segmentation {
                     lengths,
                     scheme,
@@ -143,15 +134,11 @@ impl Model {
 
     /// `H` of every document, documents in parallel and each in parallel chunks.
     fn entropies_of(&self, docs: &[&[u8]]) -> Vec<Vec<f32>> {
-        docs.par_iter()
-            .map(|d| {
-                let mut h = Vec::with_capacity(d.len());
-                entropies_chunked_into(self, d, DEFAULT_CHUNK_LEN, |part| {
-                    h.extend_from_slice(part)
-                });
-                h
-            })
-            .collect()
+        par_map(docs, |d| {
+            let mut h = Vec::with_capacity(d.len());
+            entropies_chunked_into(self, d, DEFAULT_CHUNK_LEN, |part| h.extend_from_slice(part));
+            h
+        })
     }
 }
 

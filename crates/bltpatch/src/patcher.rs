@@ -3,10 +3,9 @@
 
 use bltpatch_core::{
     BatchLayout, DEFAULT_CHUNK_LEN, EntropyModel, PatchConfig, SpaceTracker, StaticTracker,
-    StreamingDecoder, entropies_chunked_into, lengths_from_entropies_into, patch_starts,
+    StreamingDecoder, entropies_chunked_into, lengths_from_entropies_into, par_map, patch_starts,
     segment_chunked_into, space_lengths, static_lengths,
 };
-use rayon::prelude::*;
 
 use crate::known::{KnownPatches, NEVER};
 use crate::{Error, Scheme};
@@ -130,7 +129,7 @@ impl<M: EntropyModel> Patcher<M> {
     /// # Panics
     /// If a document holds `u32::MAX` bytes or more.
     pub fn segment_batch(&self, docs: &[&[u8]]) -> BatchLayout {
-        let lengths: Vec<Vec<usize>> = docs.par_iter().map(|d| self.segment(d)).collect();
+        let lengths = par_map(docs, |d| self.segment(d));
         BatchLayout::from_lengths(&lengths)
     }
 

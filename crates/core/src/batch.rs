@@ -1,8 +1,7 @@
 //! Segmentation of a batch of documents into BLT's tensor layout.
 
-use rayon::prelude::*;
-
 use crate::model::EntropyModel;
+use crate::parallel::par_map;
 use crate::rule::PatchConfig;
 use crate::segment::segment;
 
@@ -93,6 +92,6 @@ impl BatchLayout {
 /// assert_eq!(layout.lengths(1).iter().sum::<u32>(), 6);
 /// ```
 pub fn segment_batch(model: &dyn EntropyModel, docs: &[&[u8]], cfg: &PatchConfig) -> BatchLayout {
-    let lengths: Vec<Vec<usize>> = docs.par_iter().map(|d| segment(model, d, cfg)).collect();
+    let lengths = par_map(docs, |d| segment(model, d, cfg));
     BatchLayout::from_lengths(&lengths)
 }

@@ -18,9 +18,8 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use crate::model::EntropyModel;
+use crate::parallel::par_map;
 use crate::rule::{LengthBuilder, LengthScanner, PatchConfig, Rule, for_each_natural_start};
 
 /// The default chunk length in bytes.
@@ -64,7 +63,7 @@ pub fn segment_chunked_into(
     }
     let mut builder = LengthBuilder::new(cfg.max_patch_len(), emit);
     for_each_round(n, chunk_len, |chunks| {
-        let starts = map_chunks(chunks, |r| {
+        let starts = par_map(chunks, |r| {
             natural_starts(model, doc, cfg.rule(), r.clone())
         });
         for s in starts.into_iter().flatten() {
@@ -105,7 +104,7 @@ fn values_chunked_into(
     mut emit: impl FnMut(&[f32]),
 ) {
     for_each_round(doc.len(), chunk_len, |chunks| {
-        let parts = map_chunks(chunks, |r| {
+        let parts = par_map(chunks, |r| {
             let mut v = vec![0f32; r.len()];
             compute(r.clone(), &mut v);
             v
@@ -114,18 +113,6 @@ fn values_chunked_into(
             emit(p);
         }
     });
-}
-
-/// `f` of every chunk, in order: on the thread pool, or on the calling thread when there is one
-/// chunk (a short document), which saves the two thread wake-ups of a hand-off to the pool.
-fn map_chunks<T: Send>(
-    chunks: &[Range<usize>],
-    f: impl Fn(&Range<usize>) -> T + Sync + Send,
-) -> Vec<T> {
-    match chunks {
-        [one] => vec![f(one)],
-        _ => chunks.par_iter().map(f).collect(),
-    }
 }
 
 /// Calls `round` with consecutive groups of chunk ranges that cover `0..n`.

@@ -26,6 +26,7 @@ pub mod calibrate;
 pub mod chunked;
 mod error;
 pub mod model;
+pub mod parallel;
 pub mod reference;
 pub mod rule;
 pub mod segment;
@@ -41,6 +42,7 @@ pub use chunked::{
 };
 pub use error::Error;
 pub use model::{EntropyModel, EntropyStream, WindowStream};
+pub use parallel::par_map;
 pub use rule::{
     BoundaryTracker, LengthBuilder, LengthScanner, PatchConfig, Rule, lengths_from_entropies,
     lengths_from_entropies_into,

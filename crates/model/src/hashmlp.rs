@@ -253,7 +253,11 @@ impl HostBatch {
 /// Negative log-likelihood of the targets and entropy of the distribution, both in nats:
 /// `[B, L, 256]`, `[B, L] -> ([B, L], [B, L])`.
 pub fn nll_and_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> (Tensor<2>, Tensor<2>) {
-    let logp = log_softmax(logits, 2);
+    log_prob_terms(log_softmax(logits, 2), targets)
+}
+
+/// [`nll_and_entropy`] from the log-probabilities `logp = log_softmax(logits)`, `[B, L, 256]`.
+fn log_prob_terms(logp: Tensor<3>, targets: Tensor<2, Int>) -> (Tensor<2>, Tensor<2>) {
     let nll = logp
         .clone()
         .gather(2, targets.unsqueeze_dim::<3>(2))
@@ -349,14 +353,10 @@ impl Family for HashMlpFamily {
         let batch = HostBatch::new(cfg, windows);
         let out = lm.forward(&batch.inputs(device), !extra.entropy_trains_tables);
         let eps = extra.label_smoothing as f32;
+        let logp = log_softmax(out.logits, 2);
         // With label smoothing, the cross-entropy against the uniform distribution: [B, L].
-        let uniform = (eps > 0.0).then(|| {
-            log_softmax(out.logits.clone(), 2)
-                .mean_dim(2)
-                .squeeze_dim::<2>(2)
-                .neg()
-        });
-        let (nll, h) = nll_and_entropy(out.logits, batch.targets(device));
+        let uniform = (eps > 0.0).then(|| logp.clone().mean_dim(2).squeeze_dim::<2>(2).neg());
+        let (nll, h) = log_prob_terms(logp, batch.targets(device));
         let w = batch.weights(device);
         let n = batch.counted.max(1) as f32;
         let target = match uniform {

@@ -142,6 +142,20 @@ fn opts(out: &Path, steps: usize) -> TrainOptions {
     o
 }
 
+/// The mean over every byte of the held-out text of `o`'s corpus (4 KiB, as the trainer's
+/// evaluation) of the per-byte values that `per_byte(doc, out)` writes.
+fn held_out_mean(o: &TrainOptions, per_byte: impl Fn(&[u8], &mut [f32])) -> f64 {
+    let docs = bltpatch_model::held_out(&o.corpus, 0.05, 4096).unwrap();
+    let (mut sum, mut n) = (0f64, 0usize);
+    for d in &docs {
+        let mut v = vec![0f32; d.len()];
+        per_byte(d, &mut v);
+        sum += v.iter().map(|&x| x as f64).sum::<f64>();
+        n += d.len();
+    }
+    sum / n as f64
+}
+
 fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
     let w = Weights::open(dir).unwrap();
     w.names()
@@ -184,15 +198,8 @@ fn training_writes_a_checkpoint_the_engine_loads() {
 
     // The reported held-out bits/byte is the loaded checkpoint's, on the same text.
     let engine = HashMlpModel::load(&out).unwrap();
-    let docs = bltpatch_model::held_out(&opts(&out, 1).corpus, 0.05, 4096).unwrap();
-    let (mut nll, mut n) = (0f64, 0usize);
-    for d in &docs {
-        let mut s = vec![0f32; d.len()];
-        engine.surprisals(d, 0..d.len(), &mut s);
-        nll += s.iter().map(|&x| x as f64).sum::<f64>();
-        n += d.len();
-    }
-    let bpb = nll / n as f64 / std::f64::consts::LN_2;
+    let nll = held_out_mean(&opts(&out, 1), |d, s| engine.surprisals(d, 0..d.len(), s));
+    let bpb = nll / std::f64::consts::LN_2;
     assert!((bpb - val).abs() < 1e-9, "checkpoint {bpb}, reported {val}");
 }
 
@@ -272,15 +279,7 @@ fn label_smoothing_flattens_the_next_byte_distribution() {
             assert_eq!(recorded.as_f64(), Some(eps));
         }
         let engine = HashMlpModel::load(&out).unwrap();
-        let docs = bltpatch_model::held_out(&o.corpus, 0.05, 4096).unwrap();
-        let (mut sum, mut n) = (0f64, 0usize);
-        for d in &docs {
-            let mut h = vec![0f32; d.len()];
-            engine.distribution_entropies(d, 0..d.len(), &mut h);
-            sum += h.iter().map(|&x| x as f64).sum::<f64>();
-            n += d.len();
-        }
-        sum / n as f64
+        held_out_mean(&o, |d, h| engine.distribution_entropies(d, 0..d.len(), h))
     };
     let (plain, smoothed) = (mean_entropy(0.0), mean_entropy(0.3));
     assert!(

@@ -64,48 +64,68 @@ impl HashMlpConfig {
     /// The named presets (see the [module docs](super) for their sizes; every one's checkpoint,
     /// with its tables stored as `F16`, stays within 8 MB).
     pub fn preset(name: &str) -> Option<Self> {
-        let (orders, bits, d, h): (&[usize], &[u32], usize, usize) = match name {
-            "tiny" => (&[1, 2, 3, 4, 6], &[0, 12, 14, 14, 14], 32, 256),
+        // Per table: order, log2 of its rows (order 1: 257 rows), byte mask.
+        const F: u8 = FULL_MASK;
+        let (tables, d, h): (&[(usize, u32, u8)], usize, usize) = match name {
+            "tiny" => (
+                &[(1, 0, F), (2, 12, F), (3, 14, F), (4, 14, F), (6, 14, F)],
+                32,
+                256,
+            ),
             "small" => (
-                &[1, 2, 3, 4, 5, 6, 8],
-                &[0, 12, 14, 14, 14, 14, 13],
+                &[
+                    (1, 0, F),
+                    (2, 12, F),
+                    (3, 14, F),
+                    (4, 14, F),
+                    (5, 14, F),
+                    (6, 14, F),
+                    (8, 13, F),
+                ],
                 48,
                 256,
             ),
             "base" => (
-                &[1, 2, 3, 4, 5, 6, 8],
-                &[0, 12, 14, 13, 13, 13, 13],
+                &[
+                    (1, 0, F),
+                    (2, 12, F),
+                    (3, 14, F),
+                    (4, 13, F),
+                    (5, 13, F),
+                    (6, 13, F),
+                    (8, 13, F),
+                ],
                 64,
                 512,
             ),
             "broad" => (
-                &[1, 2, 3, 4, 5, 6, 8, 8],
-                &[0, 12, 14, 14, 14, 14, 12, 12],
+                &[
+                    (1, 0, F),
+                    (2, 12, F),
+                    (3, 14, F),
+                    (4, 14, F),
+                    (5, 14, F),
+                    (6, 14, F),
+                    (8, 12, F),
+                    (8, 12, CLASS_MASK),
+                ],
                 48,
                 256,
             ),
             _ => return None,
         };
-        // `broad`'s last table reads byte classes; the others whole bytes.
-        let masks = match name {
-            "broad" => (0..orders.len())
-                .map(|j| {
-                    if j + 1 == orders.len() {
-                        CLASS_MASK
-                    } else {
-                        FULL_MASK
-                    }
-                })
-                .collect(),
-            _ => Vec::new(),
+        // Configurations without a class table keep `masks` empty (their config.json as before).
+        let masks = if tables.iter().all(|t| t.2 == F) {
+            Vec::new()
+        } else {
+            tables.iter().map(|t| t.2).collect()
         };
         Some(Self {
             masks,
-            orders: orders.to_vec(),
-            rows: orders
+            orders: tables.iter().map(|t| t.0).collect(),
+            rows: tables
                 .iter()
-                .zip(bits)
-                .map(|(&n, &b)| if n == 1 { VOCAB_IN } else { 1 << b })
+                .map(|&(n, b, _)| if n == 1 { VOCAB_IN } else { 1 << b })
                 .collect(),
             d_model: d,
             d_hidden: h,
