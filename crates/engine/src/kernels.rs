@@ -389,8 +389,65 @@ pub(crate) fn entropy(s: f32, t: f32) -> f32 {
     if h > LN_256 { LN_256 } else { h }
 }
 
-/// `dst[v] = libm::expf(src[v])` with the SIMD (`simd`) or the portable flavour, for tests.
-#[cfg(test)]
+/// [`finish`] for a next-byte head with an escape logit (`hashmlp`'s
+/// [`escape`](crate::hashmlp::HashMlpConfig::escape)): `n` rows of 256 logits and the escape
+/// logit `z[p]` of each row.
+///
+/// With `m` the maximum of the 256 logits as in [`finish`], then `m = z` if `z > m`;
+/// `δ_v = l_v - m`, `e_v = expf(δ_v)`, `ε = expf(z - m)`, `u = ε · (1/256)` (exact):
+/// `S = (Σ_v e_v) + ε` (plain additions from `0.0`, `v = 0..256`, then `ε`), `a_v = e_v + u`,
+/// so that `p_v = a_v / S`; surprisal of `b`: `logf(S) - logf(a_b)`;
+/// `H = min(logf(S) - T / S, logf(256))` with `T = Σ_v fma(a_v, logf(a_v), ·)` from `0.0` in
+/// order `v = 0..256`, skipping `a_v = 0`.
+pub(crate) fn finish_escape(
+    simd: bool,
+    logits: &[f32],
+    z: &[f32],
+    n: usize,
+    what: Finish<'_>,
+    out: &mut [f32],
+) {
+    assert!(logits.len() >= n * VOCAB_OUT && z.len() >= n && out.len() >= n);
+    let (mut delta, mut e) = ([0f32; VOCAB_OUT], [0f32; VOCAB_OUT]);
+    for p in 0..n {
+        let row = &logits[p * VOCAB_OUT..][..VOCAB_OUT];
+        let mut m = row[0];
+        for &x in row {
+            if x > m {
+                m = x;
+            }
+        }
+        if z[p] > m {
+            m = z[p];
+        }
+        for (dv, &l) in delta.iter_mut().zip(row) {
+            *dv = l - m;
+        }
+        exp_row(simd, &delta, &mut e);
+        let eps = libm::expf(z[p] - m);
+        let mut s = 0f32;
+        for &x in &e {
+            s += x;
+        }
+        s += eps;
+        let u = eps * (1.0 / VOCAB_OUT as f32);
+        out[p] = match what {
+            Finish::Surprisal(targets) => libm::logf(s) - libm::logf(e[targets[p] as usize] + u),
+            Finish::Entropy => {
+                let mut t = 0f32;
+                for &x in &e {
+                    let a = x + u;
+                    if a > 0.0 {
+                        t = libm::fmaf(a, libm::logf(a), t);
+                    }
+                }
+                entropy(s, t)
+            }
+        };
+    }
+}
+
+/// `dst[v] = libm::expf(src[v])` with the SIMD (`simd`) or the portable flavour.
 pub(crate) fn exp_row(simd: bool, src: &[f32], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if simd {

@@ -89,6 +89,7 @@ fn regenerate() {
         d_hidden: 20,
         entropy_hidden: 16,
         norm_eps: 1e-5,
+        escape: false,
     };
     let model = HashMlpModel::random(cfg, 20261201).portable();
     let dir = fixture().join("hashmlp-small");

@@ -6,7 +6,8 @@
 //! The module's parameter paths are the checkpoint's tensor names
 //! ([`HashMlpConfig::tensors`]): `tables.{j}.weight`, `norm.gamma`, `hidden.weight`,
 //! `hidden.bias`, `head.weight`, `head.bias`, `entropy.proj.weight`, `entropy.proj.bias`,
-//! `entropy.out.weight`, `entropy.out.bias`.
+//! `entropy.out.weight`, `entropy.out.bias`, and with [`HashMlpConfig::escape`]
+//! `escape.tables.{i}.weight` (`[rows, 1]`) and `escape.bias` (`[1]`).
 //!
 //! # Loss
 //!
@@ -20,12 +21,16 @@
 //! carry what the entropy head needs; with [`FamilyHyper::entropy_trains_tables`] off it stops
 //! at the trunk and the entropy head is a pure read-out of tables trained by the cross-entropy
 //! alone. `λ` = [`FamilyHyper::entropy_weight`] (1).
+//!
+//! With an escape logit `z` (a bias plus one scalar per row of order 1 and of the class tables),
+//! `p` is the 257-way softmax of `[logits, z]` with the 257th share spread evenly over the 256
+//! byte values ([`log_probs`]), as the engine computes it.
 
 use bltpatch_checkpoint::Tensor as CkptTensor;
 use bltpatch_engine::EngineError;
 use bltpatch_engine::arch::VOCAB_OUT;
 use bltpatch_engine::hashmlp::{self as engine, HashMlpConfig, HashMlpModel};
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::prelude::{Device, Int, Tensor, TensorData};
 use burn::tensor::activation::{log_softmax, relu};
@@ -46,6 +51,19 @@ pub struct EntropyHead {
     pub out: Linear,
 }
 
+/// The escape logit ([`HashMlpConfig::escape`]): `z = bias + Σ_i tables_i[r_(j_i)]` over the
+/// tables [`HashMlpConfig::escape_tables`] lists.
+#[derive(Module, Debug)]
+pub struct EscapeHead {
+    /// One scalar per row of each table the escape reads, `[rows_j, 1]`.
+    pub tables: Vec<Embedding>,
+    /// `[1]`.
+    pub bias: Param<Tensor<1>>,
+    /// The index `j` of the model's table that each of `tables` reads.
+    #[module(skip)]
+    pub reads: Vec<usize>,
+}
+
 /// The whole `"hashmlp"` model. Position `t` of a window predicts byte `t` of the document.
 #[derive(Module, Debug)]
 pub struct HashMlpLm {
@@ -59,12 +77,16 @@ pub struct HashMlpLm {
     pub head: Linear,
     /// The entropy head.
     pub entropy: EntropyHead,
+    /// The escape logit, when [`HashMlpConfig::escape`].
+    pub escape: Option<EscapeHead>,
 }
 
 /// The model's outputs for a batch of `B` windows of `L` positions.
 pub struct Outputs {
     /// Next-byte logits, `[B, L, 256]`.
     pub logits: Tensor<3>,
+    /// The escape logit, `[B, L, 1]`, when the model has one.
+    pub escape: Option<Tensor<3>>,
     /// The entropy head's output before the clamp, `[B, L]`.
     pub entropy: Tensor<2>,
 }
@@ -81,6 +103,9 @@ impl HashMlpLm {
             let leaf = name.rsplit('.').next().unwrap_or("");
             Ok(if name == "entropy.out.bias" {
                 vec![2.0; n]
+            } else if name.starts_with("escape.") {
+                // The escape starts as one more logit of zero.
+                vec![0.0; n]
             } else if leaf == "gamma" {
                 vec![1.0; n]
             } else if leaf == "bias" {
@@ -139,6 +164,24 @@ impl HashMlpLm {
             proj: linear("entropy.proj", d, g)?,
             out: linear("entropy.out", g, 1)?,
         };
+        let escape = if cfg.escape {
+            let mut tables = Vec::new();
+            for (i, j) in cfg.escape_tables().into_iter().enumerate() {
+                let rows = cfg.rows[j];
+                let data = take(&format!("escape.tables.{i}.weight"), &[rows, 1])?;
+                tables.push(Embedding {
+                    weight: param(data, [rows, 1], device),
+                });
+            }
+            let bias = param(take("escape.bias", &[1])?, [1], device);
+            Some(EscapeHead {
+                tables,
+                bias,
+                reads: cfg.escape_tables(),
+            })
+        } else {
+            None
+        };
         let gamma = take("norm.gamma", &[d])?;
         Ok(Self {
             tables,
@@ -149,6 +192,7 @@ impl HashMlpLm {
             hidden,
             head,
             entropy,
+            escape,
         })
     }
 
@@ -173,10 +217,21 @@ impl HashMlpLm {
         };
         let s = relu(self.entropy.proj.forward(trunk)); // [B, L, g]
         let entropy = self.entropy.out.forward(s).squeeze_dim::<2>(2); // [B, L]
+        let escape = self.escape.as_ref().map(|esc| {
+            let mut z = esc.bias.val().reshape([1, 1, 1]); // [1, 1, 1]
+            for (table, &j) in esc.tables.iter().zip(&esc.reads) {
+                z = z + table.forward(rows[j].clone()); // [B, L, 1]
+            }
+            z
+        });
         let logits = self
             .head
             .forward(relu(self.hidden.forward(self.norm.forward(e)))); // [B, L, 256]
-        Outputs { logits, entropy }
+        Outputs {
+            logits,
+            escape,
+            entropy,
+        }
     }
 }
 
@@ -250,10 +305,33 @@ impl HostBatch {
     }
 }
 
+/// The next-byte log-probabilities, `[B, L, 256]`: `log_softmax(logits)`, or with an escape
+/// logit `z` (`[B, L, 1]`) `ln(q_v + q_z / 256)` where `q` is the 257-way softmax of
+/// `[logits, z]` (a mixture of the softmax over the 256 bytes and the uniform distribution).
+pub fn log_probs(logits: Tensor<3>, escape: Option<Tensor<3>>) -> Tensor<3> {
+    let Some(z) = escape else {
+        return log_softmax(logits, 2);
+    };
+    let v = logits.dims()[2];
+    // With m = max(max_v l_v, z) (a constant: it cancels), a_v = e^(l_v - m) + e^(z - m) / 256
+    // and S = Σ_v a_v, the probabilities are a_v / S.
+    let m = logits.clone().max_dim(2).max_pair(z.clone()).detach(); // [B, L, 1]
+    let share = (z - m.clone()).exp().div_scalar(v as f32); // [B, L, 1]
+    let a = (logits - m).exp() + share; // [B, L, 256]
+    let s = a.clone().sum_dim(2); // [B, L, 1]
+    // a_v >= e^(z - m) / 256 > 0 unless that underflows; the floor keeps the log finite.
+    a.clamp_min(f32::MIN_POSITIVE).log() - s.log()
+}
+
 /// Negative log-likelihood of the targets and entropy of the distribution, both in nats:
-/// `[B, L, 256]`, `[B, L] -> ([B, L], [B, L])`.
-pub fn nll_and_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> (Tensor<2>, Tensor<2>) {
-    log_prob_terms(log_softmax(logits, 2), targets)
+/// logits `[B, L, 256]`, escape `[B, L, 1]` ([`log_probs`]), targets `[B, L]` ->
+/// `([B, L], [B, L])`.
+pub fn nll_and_entropy(
+    logits: Tensor<3>,
+    escape: Option<Tensor<3>>,
+    targets: Tensor<2, Int>,
+) -> (Tensor<2>, Tensor<2>) {
+    log_prob_terms(log_probs(logits, escape), targets)
 }
 
 /// [`nll_and_entropy`] from the log-probabilities `logp = log_softmax(logits)`, `[B, L, 256]`.
@@ -353,7 +431,7 @@ impl Family for HashMlpFamily {
         let batch = HostBatch::new(cfg, windows);
         let out = lm.forward(&batch.inputs(device), !extra.entropy_trains_tables);
         let eps = extra.label_smoothing as f32;
-        let logp = log_softmax(out.logits, 2);
+        let logp = log_probs(out.logits, out.escape);
         // With label smoothing, the cross-entropy against the uniform distribution: [B, L].
         let uniform = (eps > 0.0).then(|| logp.clone().mean_dim(2).squeeze_dim::<2>(2).neg());
         let (nll, h) = log_prob_terms(logp, batch.targets(device));
@@ -382,7 +460,7 @@ impl Family for HashMlpFamily {
     ) -> Vec<Scored> {
         let batch = HostBatch::new(cfg, windows);
         let out = lm.forward(&batch.inputs(device), false);
-        let (nll, h) = nll_and_entropy(out.logits, batch.targets(device));
+        let (nll, h) = nll_and_entropy(out.logits, out.escape, batch.targets(device));
         let nll: Vec<f32> = nll.try_into_vec_as::<f32>().expect("f32 losses");
         let h: Vec<f32> = h.try_into_vec_as::<f32>().expect("f32 entropies");
         let pred: Vec<f32> = out

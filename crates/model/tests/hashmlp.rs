@@ -27,6 +27,15 @@ fn small_cfg() -> HashMlpConfig {
         d_hidden: 24,
         entropy_hidden: 8,
         norm_eps: 1e-5,
+        escape: false,
+    }
+}
+
+/// [`small_cfg`] with an escape logit.
+fn escape_cfg() -> HashMlpConfig {
+    HashMlpConfig {
+        escape: true,
+        ..small_cfg()
     }
 }
 
@@ -43,7 +52,11 @@ fn f32_data(t: &Tensor) -> Vec<f32> {
 
 #[test]
 fn export_names_and_shapes_match_arch() {
-    for cfg in [small_cfg(), HashMlpConfig::preset("tiny").unwrap()] {
+    for cfg in [
+        small_cfg(),
+        escape_cfg(),
+        HashMlpConfig::preset("tiny").unwrap(),
+    ] {
         let m = HashMlpLm::init(&cfg, 3, &cpu());
         let got: Vec<(String, Vec<usize>)> = m
             .to_tensors()
@@ -56,12 +69,26 @@ fn export_names_and_shapes_match_arch() {
 
 /// burn's next-byte head equals the engine's within `1e-4` (surprisals and the distribution's
 /// entropy); its entropy head equals the engine's within the bound of the engine's
-/// quantisation of the folded tables.
+/// quantisation of the folded tables. With and without an escape logit (its bias raised so that
+/// the uniform share is large).
 #[test]
 fn burn_heads_match_the_canonical_engine() {
-    let cfg = small_cfg();
+    heads_match(small_cfg());
+    heads_match(escape_cfg());
+}
+
+fn heads_match(cfg: HashMlpConfig) {
     let dev = cpu();
-    let m = HashMlpLm::init(&cfg, 21, &dev);
+    let init = HashMlpLm::init(&cfg, 21, &dev).to_tensors();
+    let m = HashMlpLm::build(&cfg, &dev, &mut |name, _| {
+        let t = init.iter().find(|t| t.name == name).unwrap();
+        Ok(if name == "escape.bias" {
+            vec![1.5]
+        } else {
+            f32_data(t)
+        })
+    })
+    .unwrap();
     let tensors = m.to_tensors();
     let engine = HashMlpModel::from_tensors(cfg.clone(), |name, _| {
         Ok(f32_data(tensors.iter().find(|t| t.name == name).unwrap()))
@@ -86,7 +113,7 @@ fn burn_heads_match_the_canonical_engine() {
     ];
     let batch = HostBatch::new(&cfg, &windows);
     let out = m.forward(&batch.inputs(&dev), false);
-    let (nll, h) = nll_and_entropy(out.logits, batch.targets(&dev));
+    let (nll, h) = nll_and_entropy(out.logits, out.escape, batch.targets(&dev));
     let nll: Vec<f32> = nll.try_into_vec_as::<f32>().unwrap();
     let h: Vec<f32> = h.try_into_vec_as::<f32>().unwrap();
     let pred: Vec<f32> = out.entropy.try_into_vec_as::<f32>().unwrap();
@@ -201,6 +228,36 @@ fn training_writes_a_checkpoint_the_engine_loads() {
     let nll = held_out_mean(&opts(&out, 1), |d, s| engine.surprisals(d, 0..d.len(), s));
     let bpb = nll / std::f64::consts::LN_2;
     assert!((bpb - val).abs() < 1e-9, "checkpoint {bpb}, reported {val}");
+}
+
+#[test]
+fn escape_trains_and_the_engine_reproduces_its_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("m");
+    let mut o = opts(&out, 30);
+    o.arch = Some(serde_json::to_value(escape_cfg()).unwrap());
+    let report = train(&o).unwrap();
+    let config = read_config(&out).unwrap();
+    assert_eq!(config.architecture["escape"], true);
+    let w = Weights::open(&out).unwrap();
+    // The escape reads order 1 (the only table of order 1 or of byte classes here).
+    assert_eq!(escape_cfg().escape_tables(), vec![0]);
+    assert_eq!(
+        w.float("escape.tables.0.weight", Some(&[257, 1]))
+            .unwrap()
+            .1
+            .len(),
+        257
+    );
+    let engine = HashMlpModel::load(&out).unwrap();
+    assert!(engine.config().escape);
+    let nll = held_out_mean(&o, |d, s| engine.surprisals(d, 0..d.len(), s));
+    let val = report.val_bits_per_byte.unwrap();
+    assert!(
+        (nll / std::f64::consts::LN_2 - val).abs() < 1e-9,
+        "{nll} {val}"
+    );
+    assert!(val < 7.0, "{val}");
 }
 
 #[test]

@@ -55,11 +55,22 @@ pub struct HashMlpConfig {
     pub entropy_hidden: usize,
     /// RMSNorm epsilon of the next-byte head.
     pub norm_eps: f32,
+    /// An *escape* logit beside the 256 of the next-byte head: a 257th logit whose probability
+    /// is spread evenly over the 256 byte values, so that the next-byte distribution is a
+    /// mixture of the softmax and the uniform distribution. The logit reads only the tables
+    /// whose keys every input shares with the training data ([`Self::escape_tables`]: order 1
+    /// and the tables of byte classes), one scalar per row (`escape.tables.{i}.weight`,
+    /// `[rows, 1]`) plus `escape.bias`: a pattern of byte classes that only random bytes
+    /// produce can switch to 8 bits/byte, while an unseen script whose classes follow UTF-8
+    /// keeps the tables' prediction. Absent (`false`) in older configurations, which keep their
+    /// exact function.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escape: bool,
 }
 
 impl HashMlpConfig {
     /// Names of the presets.
-    pub const PRESETS: [&'static str; 4] = ["tiny", "small", "base", "broad"];
+    pub const PRESETS: [&'static str; 5] = ["tiny", "small", "base", "broad", "robust"];
 
     /// The named presets (see the [module docs](super) for their sizes; every one's checkpoint,
     /// with its tables stored as `F16`, stays within 8 MB).
@@ -112,6 +123,20 @@ impl HashMlpConfig {
                 48,
                 256,
             ),
+            "robust" => (
+                &[
+                    (1, 0, F),
+                    (2, 12, F),
+                    (3, 14, F),
+                    (4, 14, F),
+                    (5, 14, F),
+                    (6, 14, F),
+                    (8, 12, F),
+                    (4, 12, CLASS_MASK),
+                ],
+                48,
+                256,
+            ),
             _ => return None,
         };
         // Configurations without a class table keep `masks` empty (their config.json as before).
@@ -131,6 +156,7 @@ impl HashMlpConfig {
             d_hidden: h,
             entropy_hidden: 8,
             norm_eps: 1e-5,
+            escape: false,
         })
     }
 
@@ -200,6 +226,17 @@ impl HashMlpConfig {
         self.masks.get(j).copied().unwrap_or(FULL_MASK)
     }
 
+    /// The tables that the [escape](Self::escape) logit reads, in order: order 1 and the tables
+    /// of byte classes (any mask other than [`FULL_MASK`]); empty without an escape.
+    pub fn escape_tables(&self) -> Vec<usize> {
+        if !self.escape {
+            return Vec::new();
+        }
+        (0..self.orders.len())
+            .filter(|&j| self.orders[j] == 1 || self.mask(j) != FULL_MASK)
+            .collect()
+    }
+
     /// The context length `C` in bytes: the largest order.
     pub fn context(&self) -> usize {
         self.orders.iter().copied().max().unwrap_or(1)
@@ -223,6 +260,12 @@ impl HashMlpConfig {
         t.push(("entropy.proj.bias".into(), vec![g]));
         t.push(("entropy.out.weight".into(), vec![g, 1]));
         t.push(("entropy.out.bias".into(), vec![1]));
+        if self.escape {
+            for (i, j) in self.escape_tables().into_iter().enumerate() {
+                t.push((format!("escape.tables.{i}.weight"), vec![self.rows[j], 1]));
+            }
+            t.push(("escape.bias".into(), vec![1]));
+        }
         t
     }
 

@@ -394,6 +394,8 @@ pub(crate) struct HeadState {
     z: Vec<f32>,
     y: Vec<f32>,
     logits: Vec<f32>,
+    /// The escape logit of each position (when the model has one).
+    escape: Vec<f32>,
     ident: Vec<usize>,
 }
 
@@ -404,6 +406,7 @@ impl HeadState {
             z: vec![0f32; block * m.ds],
             y: vec![0f32; block * m.hs],
             logits: vec![0f32; block * VOCAB_OUT],
+            escape: vec![0f32; block],
             ident: (0..block).collect(),
         }
     }
@@ -465,6 +468,19 @@ impl HeadState {
             VOCAB_OUT,
             Store::Plain,
         );
-        kernels::finish(m.simd, &self.logits, n, what, out);
+        match &m.escape {
+            None => kernels::finish(m.simd, &self.logits, n, what, out),
+            Some(esc) => {
+                // The escape logit: the bias, then one scalar per table it reads, in order.
+                for (p, zp) in self.escape[..n].iter_mut().enumerate() {
+                    let mut acc = esc.bias;
+                    for (j, s) in &esc.tables {
+                        acc += s[rows[p * k + j] as usize];
+                    }
+                    *zp = acc;
+                }
+                kernels::finish_escape(m.simd, &self.logits, &self.escape, n, what, out);
+            }
+        }
     }
 }

@@ -37,6 +37,10 @@
 //!
 //! - **next-byte head** (bits/byte, [`EntropyModel::surprisals`]):
 //!   `logits = head(relu(hidden(rmsnorm(e))))`, a 256-way softmax over `[F] -> [h] -> [256]`;
+//!   with an [escape](HashMlpConfig::escape) logit `z = b + Σ_i s_i[r_(j_i)]` (one scalar per
+//!   row of order 1 and of the class tables, [`HashMlpConfig::escape_tables`]), a 257-way
+//!   softmax whose last share is spread evenly over the 256 bytes:
+//!   `p_v = (e^l_v + e^z / 256) / (Σ_u e^l_u + e^z)`;
 //! - **entropy head** (segmentation, [`EntropyModel::entropies`]):
 //!   `H = clamp(out_b + Σ_i out_w[i] · relu(proj_b[i] + (e · proj_w)[i]))` with a hidden layer of
 //!   `g` units (`[F] -> [g] -> [1]`), clamped to `[0, ln 256]`.
@@ -62,12 +66,17 @@
 //! | `small` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^13) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
 //! | `base` | 1 (257), 2 (2^12), 3 (2^14), 4, 5, 6, 8 (2^13) | 64 | 512 | 8 | 3,589,521 | 7.5 MB |
 //! | `broad` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^12), classes 8 (2^12) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
+//! | `robust` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^12), classes 4 (2^12) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
 //!
 //! `broad` is `small` with half of order 8's rows given to a table of byte *classes*
 //! ([`HashMlpConfig::masks`]: the top three bits of each of the last 8 bytes), which every
 //! script and every byte sequence shares with the training text: what follows a UTF-8 lead byte
-//! in a script never seen, what follows bytes that are not text. It is the embedded default's
-//! preset (measurements in `bltpatch_model`'s crate docs).
+//! in a script never seen, what follows bytes that are not text. `robust` keys that table by the
+//! classes of the last 4 bytes instead (12 bits: every pattern has a row of its own); it is the
+//! embedded default's preset (measurements in `bltpatch_model`'s crate docs). No preset has the
+//! next-byte head's escape logit ([`HashMlpConfig::escape`], measured and not used by the
+//! default); it changes only bits/byte and the distribution the entropy head is trained to
+//! match, not the arithmetic of `H`.
 //!
 //! Training, the measured candidates and what was dropped: `bltpatch_model`'s crate docs.
 //!
@@ -96,7 +105,10 @@
 //!    operations.
 //! 4. **Next-byte head**: `e` summed row by row in table order (plain additions from `E_0`),
 //!    then RMSNorm, the hidden layer (bias then fma chain over inputs, ReLU), the 256 logits and
-//!    the softmax, each exactly as the conv engine computes them ([`crate::reference`]).
+//!    the softmax, each exactly as the conv engine computes them ([`crate::reference`]). The
+//!    escape logit is its bias, then `+ s_i[r_(j_i)]` for each of its tables in order; the
+//!    mixture's surprisals and entropy follow [`reference`](mod@reference) (the maximum over the
+//!    256 logits and then `z`, `expf` of the differences, the sums in byte order).
 //!
 //! The quantisation changes `H` by at most `orders · 2^e / 2 · Σ|out_w|` nats from the
 //! unquantised head (a model test checks burn's head against the engine with that bound).
@@ -141,6 +153,15 @@ use forward::{BLOCK, HeadState};
 
 /// The `"hashmlp"` entropy model with its weights, ready for canonical inference.
 ///
+/// The escape logit's weights: `z = bias + Σ tables[i].1[row of table tables[i].0]`.
+#[derive(Clone, Debug)]
+struct Escape {
+    /// `(j, escape.tables.{i}.weight)`: the index of the table read and one scalar per row.
+    tables: Vec<(usize, Vec<f32>)>,
+    /// `escape.bias`.
+    bias: f32,
+}
+
 /// Implements [`EntropyModel`]: `entropies` is the entropy head, `surprisals` the next-byte
 /// head; see the [module docs](self).
 #[derive(Clone, Debug)]
@@ -161,6 +182,8 @@ pub struct HashMlpModel {
     ent_out_bias: f32,
     hidden: Packed,
     head: Packed,
+    /// The escape logit, when [`HashMlpConfig::escape`].
+    escape: Option<Escape>,
     simd: bool,
     /// Row strides of `F`- and `h`-wide activations.
     ds: usize,
@@ -257,6 +280,8 @@ impl HashMlpModel {
                     "entropy.proj.weight" => (0.0, (3.0 / d).sqrt()),
                     "entropy.out.weight" => (0.3, 0.5 * (3.0 / g).sqrt()),
                     "entropy.out.bias" => (2.5, 0.5),
+                    "escape.bias" => (-1.0, 1.0),
+                    n if n.starts_with("escape.") => (0.0, 2.0),
                     n if n.starts_with("tables.") => (0.0, 1.0 / k.sqrt()),
                     _ => (0.0, 0.1),
                 };
@@ -290,6 +315,12 @@ impl HashMlpModel {
         let proj = Packed::new(g, d, 1, |o, i, _| pw[i * g + o], &vec![0.0; g]);
         let folded: Vec<Vec<f32>> = (0..k).map(|j| fold(simd, &proj, &tensors[j], d)).collect();
         let (quantized, scale) = quantize(&folded);
+        let escape = cfg.escape.then(|| Escape {
+            tables: (cfg.escape_tables().into_iter().enumerate())
+                .map(|(i, j)| (j, t(&format!("escape.tables.{i}.weight")).clone()))
+                .collect(),
+            bias: t("escape.bias")[0],
+        });
         Self {
             fast: forward::FastRows::new(&cfg),
             quantized,
@@ -301,6 +332,7 @@ impl HashMlpModel {
             hs: h.next_multiple_of(LANES),
             hidden,
             head,
+            escape,
             simd,
             cfg,
             tensors,

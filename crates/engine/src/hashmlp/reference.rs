@@ -85,9 +85,10 @@ fn entropy(m: &HashMlpModel, step: f64, rows: &[u32]) -> f32 {
     if h > LN_256 { LN_256 } else { h }
 }
 
-/// The 256 logits of one position from its table rows.
+/// The 256 logits of one position from its table rows, and its escape logit when the model
+/// has one.
 #[allow(clippy::needless_range_loop)] // index order is the point
-fn logits(m: &HashMlpModel, rows: &[u32]) -> [f32; VOCAB_OUT] {
+fn logits(m: &HashMlpModel, rows: &[u32]) -> ([f32; VOCAB_OUT], Option<f32>) {
     let cfg = m.config();
     let (d, h) = (cfg.d_model, cfg.d_hidden);
     let mut e = vec![0f32; d];
@@ -123,7 +124,39 @@ fn logits(m: &HashMlpModel, rows: &[u32]) -> [f32; VOCAB_OUT] {
         }
         *lv = acc;
     }
-    l
+    let escape = cfg.escape.then(|| {
+        let mut acc = tensor(m, "escape.bias")[0];
+        for (i, j) in cfg.escape_tables().into_iter().enumerate() {
+            acc += tensor(m, &format!("escape.tables.{i}.weight"))[rows[j] as usize];
+        }
+        acc
+    });
+    (l, escape)
+}
+
+/// The next-byte distribution of a head with an escape logit `z` as `(S, a)` with
+/// `p_v = a_v / S`: `m` the largest of the 256 logits, then `z` if larger;
+/// `a_v = expf(l_v - m) + expf(z - m) / 256`, `S = Σ_v expf(l_v - m) + expf(z - m)`.
+fn escape_distribution(l: &[f32; VOCAB_OUT], z: f32) -> (f32, [f32; VOCAB_OUT]) {
+    let mut m = l[0];
+    for &x in l {
+        if x > m {
+            m = x;
+        }
+    }
+    if z > m {
+        m = z;
+    }
+    let eps = libm::expf(z - m);
+    let u = eps / 256.0;
+    let mut s = 0f32;
+    let mut a = [0f32; VOCAB_OUT];
+    for v in 0..VOCAB_OUT {
+        let e = libm::expf(l[v] - m);
+        s += e;
+        a[v] = e + u;
+    }
+    (s + eps, a)
 }
 
 fn rows_of(m: &HashMlpModel, doc: &[u8], range: &Range<usize>) -> Vec<u32> {
@@ -151,9 +184,15 @@ pub fn surprisals(m: &HashMlpModel, doc: &[u8], range: Range<usize>) -> Vec<f32>
     let rows = rows_of(m, doc, &range);
     rows.chunks_exact(k)
         .zip(&doc[range])
-        .map(|(r, &b)| {
-            let (ln_s, _, _, delta) = softmax_terms(&logits(m, r));
-            ln_s - delta[b as usize]
+        .map(|(r, &b)| match logits(m, r) {
+            (l, None) => {
+                let (ln_s, _, _, delta) = softmax_terms(&l);
+                ln_s - delta[b as usize]
+            }
+            (l, Some(z)) => {
+                let (s, a) = escape_distribution(&l, z);
+                libm::logf(s) - libm::logf(a[b as usize])
+            }
         })
         .collect()
 }
@@ -167,8 +206,22 @@ pub fn distribution_entropies(m: &HashMlpModel, doc: &[u8], range: Range<usize>)
     let rows = rows_of(m, doc, &range);
     rows.chunks_exact(k)
         .map(|r| {
-            let (ln_s, s, t, _) = softmax_terms(&logits(m, r));
-            let h = ln_s - t / s;
+            let h = match logits(m, r) {
+                (l, None) => {
+                    let (ln_s, s, t, _) = softmax_terms(&l);
+                    ln_s - t / s
+                }
+                (l, Some(z)) => {
+                    let (s, a) = escape_distribution(&l, z);
+                    let mut t = 0f32;
+                    for &x in &a {
+                        if x > 0.0 {
+                            t = libm::fmaf(x, libm::logf(x), t);
+                        }
+                    }
+                    libm::logf(s) - t / s
+                }
+            };
             if h > LN_256 { LN_256 } else { h }
         })
         .collect()

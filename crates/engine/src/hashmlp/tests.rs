@@ -23,7 +23,14 @@ fn cfg(orders: &[usize], bits: &[u32], d: usize, h: usize, g: usize) -> HashMlpC
         d_hidden: h,
         entropy_hidden: g,
         norm_eps: 1e-5,
+        escape: false,
     }
+}
+
+/// `c` with an escape logit.
+fn escaped(mut c: HashMlpConfig) -> HashMlpConfig {
+    c.escape = true;
+    c
 }
 
 /// `c` with the byte masks `masks`.
@@ -63,6 +70,11 @@ fn configs() -> Vec<HashMlpConfig> {
             cfg(&[4, 1, 4, 2, 7], &[6, 0, 5, 4, 8], 6, 7, 16),
             &[0xe0, 0xff, 0xff, 0xc0, 0xf0],
         ),
+        escaped(cfg(&[1, 2, 3], &[0, 6, 8], 5, 9, 8)),
+        escaped(masked(
+            cfg(&[1, 2, 4, 4], &[0, 7, 8, 6], 12, 17, 16),
+            &[0xff, 0xff, 0xff, 0xe0],
+        )),
     ]
 }
 
@@ -142,6 +154,74 @@ fn batch_matches_reference() {
             );
         }
     }
+}
+
+/// The next-byte distribution of the last position of `prefix + [b]` over every `b`: the
+/// probabilities `exp(-surprisal)`, `[256]`.
+fn next_byte_probs(m: &HashMlpModel, prefix: &[u8]) -> Vec<f64> {
+    (0..=255u8)
+        .map(|b| {
+            let mut doc = prefix.to_vec();
+            doc.push(b);
+            let n = doc.len();
+            (-(surprisals(m, &doc, n - 1..n)[0] as f64)).exp()
+        })
+        .collect()
+}
+
+/// `m`'s configuration with the weights `tensors`, through a checkpoint's bytes.
+fn load_from(m: &HashMlpModel, tensors: Vec<Tensor>) -> HashMlpModel {
+    let w = Weights::from_bytes(serialize_tensors(&tensors).unwrap()).unwrap();
+    HashMlpModel::from_checkpoint(&m.checkpoint_config(), &w).unwrap()
+}
+
+#[test]
+fn escape_mixes_the_softmax_with_the_uniform_distribution() {
+    let doc = text(4_321, 40);
+    for c in configs() {
+        let m = HashMlpModel::random(c, 11);
+        for prefix in [&doc[..0], &doc[..3], doc] {
+            let p = next_byte_probs(&m, prefix);
+            let total: f64 = p.iter().sum();
+            assert!((total - 1.0).abs() < 1e-4, "{total} {:?}", m.config());
+            // The entropy of the same distribution, computed from the probabilities.
+            let h: f64 = -p.iter().map(|&x| x * x.ln()).sum::<f64>();
+            let mut full = prefix.to_vec();
+            full.push(0);
+            let n = full.len();
+            let d = dist(&m, &full, n - 1..n)[0] as f64;
+            assert!((d - h.min(256f64.ln())).abs() < 1e-3, "{d} {h}");
+            if m.config().escape {
+                // Every byte keeps at least the escape's share of probability.
+                assert!(p.iter().all(|&x| x > 0.0));
+            }
+        }
+    }
+    // An escape logit far above the others gives the uniform distribution: 8 bits for any
+    // byte, ln 256 nats of entropy.
+    let mut c = escaped(cfg(&[1, 2], &[0, 6], 4, 6, 8));
+    let m = HashMlpModel::random(c.clone(), 2);
+    let mut tensors: Vec<Tensor> = m.to_checkpoint_tensors();
+    for t in &mut tensors {
+        if t.name == "escape.bias" {
+            *t = Tensor::f32("escape.bias", vec![1], vec![1e3]);
+        }
+    }
+    let m = load_from(&m, tensors);
+    let s = surprisals(&m, doc, 0..doc.len());
+    assert!(s.iter().all(|&x| (x - LN_256).abs() < 1e-5), "{s:?}");
+    assert!(
+        dist(&m, doc, 0..doc.len())
+            .iter()
+            .all(|&x| (x - LN_256).abs() < 1e-5)
+    );
+    // Older configurations have no escape and serialise without the field.
+    c.escape = false;
+    assert!(!serde_json::to_string(&c).unwrap().contains("escape"));
+    c.escape = true;
+    let json = serde_json::to_string(&c).unwrap();
+    assert!(json.contains("\"escape\":true"));
+    assert_eq!(serde_json::from_str::<HashMlpConfig>(&json).unwrap(), c);
 }
 
 #[test]
