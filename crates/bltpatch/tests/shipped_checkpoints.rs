@@ -143,3 +143,33 @@ fn every_committed_checkpoint_is_pinned() {
     let on_disk = std::fs::read_to_string(dir.join("default/config.json")).unwrap();
     assert_eq!(on_disk, bltpatch::DEFAULT_CONFIG_JSON);
 }
+
+/// Every committed checkpoint names its training files by name, size and SHA-256, never by a
+/// path of the machine that trained it.
+#[test]
+fn committed_checkpoints_record_their_corpus_by_content() {
+    for entry in std::fs::read_dir(root().join("checkpoints")).unwrap() {
+        let p = entry.unwrap().path().join("config.json");
+        if !p.is_file() {
+            continue;
+        }
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let corpus = config["training"]["corpus"].as_array().unwrap();
+        assert!(!corpus.is_empty(), "{}", p.display());
+        for rec in corpus {
+            let keys: Vec<&str> = rec
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str())
+                .collect();
+            assert_eq!(keys, ["bytes", "file", "sha256"], "{}: {rec}", p.display());
+            assert!(!rec["file"].as_str().unwrap().contains('/'), "{rec}");
+            let sha = rec["sha256"].as_str().unwrap();
+            assert!(
+                sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{rec}"
+            );
+        }
+    }
+}
