@@ -144,6 +144,20 @@ fn every_committed_checkpoint_is_pinned() {
     assert_eq!(on_disk, bltpatch::DEFAULT_CONFIG_JSON);
 }
 
+/// The embedded default is the `hashmlp` preset its README names (`broad`), so that
+/// `bltpatch train --arch hashmlp --preset broad` retrains the same architecture.
+#[test]
+fn default_model_is_the_broad_preset() {
+    let config: Value = serde_json::from_str(bltpatch::DEFAULT_CONFIG_JSON).unwrap();
+    assert_eq!(config["arch"], "hashmlp");
+    let arch: bltpatch_engine::hashmlp::HashMlpConfig =
+        serde_json::from_value(config["architecture"].clone()).unwrap();
+    assert_eq!(
+        Some(arch),
+        bltpatch_engine::hashmlp::HashMlpConfig::preset("broad")
+    );
+}
+
 /// Every committed checkpoint names its training files by name, size and SHA-256, never by a
 /// path of the machine that trained it.
 #[test]

@@ -70,7 +70,7 @@ pub struct HashMlpConfig {
 
 impl HashMlpConfig {
     /// Names of the presets.
-    pub const PRESETS: [&'static str; 5] = ["tiny", "small", "base", "broad", "robust"];
+    pub const PRESETS: [&'static str; 4] = ["tiny", "small", "base", "broad"];
 
     /// The named presets (see the [module docs](super) for their sizes; every one's checkpoint,
     /// with its tables stored as `F16`, stays within 8 MB).
@@ -119,20 +119,6 @@ impl HashMlpConfig {
                     (6, 14, F),
                     (8, 12, F),
                     (8, 12, CLASS_MASK),
-                ],
-                48,
-                256,
-            ),
-            "robust" => (
-                &[
-                    (1, 0, F),
-                    (2, 12, F),
-                    (3, 14, F),
-                    (4, 14, F),
-                    (5, 14, F),
-                    (6, 14, F),
-                    (8, 12, F),
-                    (4, 12, CLASS_MASK),
                 ],
                 48,
                 256,

@@ -66,17 +66,15 @@
 //! | `small` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^13) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
 //! | `base` | 1 (257), 2 (2^12), 3 (2^14), 4, 5, 6, 8 (2^13) | 64 | 512 | 8 | 3,589,521 | 7.5 MB |
 //! | `broad` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^12), classes 8 (2^12) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
-//! | `robust` | 1 (257), 2 (2^12), 3, 4, 5, 6 (2^14), 8 (2^12), classes 4 (2^12) | 48 | 256 | 8 | 3,826,673 | 7.8 MB |
 //!
 //! `broad` is `small` with half of order 8's rows given to a table of byte *classes*
 //! ([`HashMlpConfig::masks`]: the top three bits of each of the last 8 bytes), which every
 //! script and every byte sequence shares with the training text: what follows a UTF-8 lead byte
-//! in a script never seen, what follows bytes that are not text. `robust` keys that table by the
-//! classes of the last 4 bytes instead (12 bits: every pattern has a row of its own); it is the
-//! embedded default's preset (measurements in `bltpatch_model`'s crate docs). No preset has the
-//! next-byte head's escape logit ([`HashMlpConfig::escape`], measured and not used by the
-//! default); it changes only bits/byte and the distribution the entropy head is trained to
-//! match, not the arithmetic of `H`.
+//! in a script never seen, what follows bytes that are not text. It is the embedded default's
+//! preset (measurements in `bltpatch_model`'s crate docs). No preset has the next-byte head's
+//! escape logit ([`HashMlpConfig::escape`], measured and not used by the default); it changes
+//! only bits/byte and the distribution the entropy head is trained to match, not the
+//! arithmetic of `H`.
 //!
 //! Training, the measured candidates and what was dropped: `bltpatch_model`'s crate docs.
 //!
