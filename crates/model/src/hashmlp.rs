@@ -334,7 +334,7 @@ pub fn nll_and_entropy(
     log_prob_terms(log_probs(logits, escape), targets)
 }
 
-/// [`nll_and_entropy`] from the log-probabilities `logp = log_softmax(logits)`, `[B, L, 256]`.
+/// [`nll_and_entropy`] from the log-probabilities `logp` ([`log_probs`]), `[B, L, 256]`.
 fn log_prob_terms(logp: Tensor<3>, targets: Tensor<2, Int>) -> (Tensor<2>, Tensor<2>) {
     let nll = logp
         .clone()

@@ -149,8 +149,6 @@ use crate::kernels::{self, Finish, LANES, Packed, Store};
 use crate::{EngineError, checked_architecture, simd_available, uniform_weights};
 use forward::{BLOCK, HeadState};
 
-/// The `"hashmlp"` entropy model with its weights, ready for canonical inference.
-///
 /// The escape logit's weights: `z = bias + Σ tables[i].1[row of table tables[i].0]`.
 #[derive(Clone, Debug)]
 struct Escape {
@@ -160,6 +158,8 @@ struct Escape {
     bias: f32,
 }
 
+/// The `"hashmlp"` entropy model with its weights, ready for canonical inference.
+///
 /// Implements [`EntropyModel`]: `entropies` is the entropy head, `surprisals` the next-byte
 /// head; see the [module docs](self).
 #[derive(Clone, Debug)]
