@@ -35,6 +35,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--entropy-weight" => opts.family_hyper.entropy_weight = value()?.parse()?,
             "--entropy-detached" => opts.family_hyper.entropy_trains_tables = false,
             "--label-smoothing" => opts.family_hyper.label_smoothing = value()?.parse()?,
+            "--row-noise" => opts.family_hyper.row_noise = value()?.parse()?,
             "--arch" => opts.arch = Some(serde_json::from_str(&value()?)?),
             "--steps" => opts.steps = Some(value()?.parse()?),
             "--time" => opts.time_budget = Some(Duration::from_secs_f64(value()?.parse()?)),

@@ -204,6 +204,13 @@ pub struct FamilyHyper {
     /// reported bits/byte are always those of the plain cross-entropy.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
+    /// `hashmlp`: the probability, in `[0, 1)`, that a training position reads a random row
+    /// instead of its own in each hashed table of whole bytes (order 2 and up; order 1 and the
+    /// tables of byte classes are never replaced), so that the model learns not to trust one
+    /// table's row blindly, as it must on text whose contexts were never seen and whose rows
+    /// belong to other contexts (0, the default: none). Evaluation reads the true rows.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub row_noise: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -224,6 +231,7 @@ impl Default for FamilyHyper {
             entropy_weight: default_entropy_weight(),
             entropy_trains_tables: true,
             label_smoothing: 0.0,
+            row_noise: 0.0,
         }
     }
 }

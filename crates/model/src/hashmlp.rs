@@ -20,7 +20,9 @@
 //! regression's gradient also reaches the tables (through the trunk `e`), so they learn to
 //! carry what the entropy head needs; with [`FamilyHyper::entropy_trains_tables`] off it stops
 //! at the trunk and the entropy head is a pure read-out of tables trained by the cross-entropy
-//! alone. `λ` = [`FamilyHyper::entropy_weight`] (1).
+//! alone. `λ` = [`FamilyHyper::entropy_weight`] (1). With [`FamilyHyper::row_noise`] `ρ`, each
+//! training position reads, in each hashed table of whole bytes, a random row instead of its
+//! own with probability `ρ` ([`HostBatch::with_row_noise`]).
 //!
 //! With an escape logit `z` (a bias plus one scalar per row of order 1 and of the class tables),
 //! `p` is the 257-way softmax of `[logits, z]` with the 257th share spread evenly over the 256
@@ -252,6 +254,15 @@ pub struct HostBatch {
 impl HostBatch {
     /// Assembles `windows` (each with `start < end`) with [`engine::arch::inputs`].
     pub fn new(cfg: &HashMlpConfig, windows: &[Window<'_>]) -> Self {
+        Self::with_row_noise(cfg, windows, 0.0)
+    }
+
+    /// As [`new`](Self::new), then each row of a hashed table of whole bytes (order 2 and up)
+    /// is replaced, with probability `noise`, by a row drawn uniformly from that table
+    /// ([`FamilyHyper::row_noise`]). The draws depend only on each window's `start` and `end`,
+    /// so a batch is the same whenever it is assembled (and a resumed run equals an
+    /// uninterrupted one).
+    pub fn with_row_noise(cfg: &HashMlpConfig, windows: &[Window<'_>], noise: f64) -> Self {
         let rows = windows.len();
         let len = windows.iter().map(|w| w.end - w.start).max().unwrap_or(0);
         let k = cfg.orders.len();
@@ -263,12 +274,23 @@ impl HostBatch {
             weights: vec![0.0; rows * len],
             counted: 0,
         };
+        let noisy: Vec<usize> = (0..k)
+            .filter(|&j| cfg.orders[j] >= 2 && cfg.mask(j) == engine::arch::FULL_MASK)
+            .collect();
         for (r, w) in windows.iter().enumerate() {
             let inputs = engine::arch::inputs(cfg, w.doc, w.start, w.end);
+            let mut rng = SplitMix64::new((w.start as u64) << 24 ^ w.end as u64 ^ 0x6e6f_6973_65);
             for (p, t) in (w.start..w.end).enumerate() {
                 let at = r * len + p;
                 for j in 0..k {
                     b.table_rows[j][at] = inputs[p * k + j] as i64;
+                }
+                if noise > 0.0 {
+                    for &j in &noisy {
+                        if rng.unit() < noise {
+                            b.table_rows[j][at] = (rng.next_u64() % cfg.rows[j] as u64) as i64;
+                        }
+                    }
                 }
                 b.targets[at] = w.doc[t] as i64;
                 if t >= w.count_from {
@@ -428,7 +450,7 @@ impl Family for HashMlpFamily {
         extra: &FamilyHyper,
         device: &Device,
     ) -> Loss {
-        let batch = HostBatch::new(cfg, windows);
+        let batch = HostBatch::with_row_noise(cfg, windows, extra.row_noise);
         let out = lm.forward(&batch.inputs(device), !extra.entropy_trains_tables);
         let eps = extra.label_smoothing as f32;
         let logp = log_probs(out.logits, out.escape);

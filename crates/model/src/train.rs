@@ -219,6 +219,10 @@ impl TrainOptions {
         if !(0.0..1.0).contains(&eps) {
             return bad(format!("label smoothing {eps} must be in [0, 1)"));
         }
+        let noise = self.family_hyper.row_noise;
+        if !(0.0..1.0).contains(&noise) {
+            return bad(format!("row noise {noise} must be in [0, 1)"));
+        }
         Ok(())
     }
 }

@@ -260,6 +260,78 @@ fn escape_trains_and_the_engine_reproduces_its_bits() {
     assert!(val < 7.0, "{val}");
 }
 
+/// The table rows of a batch, per table: `[orders][B·L]`.
+fn batch_rows(b: &HostBatch) -> Vec<Vec<i64>> {
+    b.inputs(&cpu())
+        .into_iter()
+        .map(|t| t.try_into_vec_as::<i64>().unwrap())
+        .collect()
+}
+
+#[test]
+fn row_noise_replaces_only_hashed_rows_of_whole_bytes() {
+    let cfg = HashMlpConfig::preset("broad").unwrap();
+    let text = std::fs::read(data("en_books_slice.txt")).unwrap();
+    let windows: Vec<Window> = (0..4)
+        .map(|i| Window {
+            doc: &text,
+            start: 1_000 * i,
+            end: 1_000 * i + 500,
+            count_from: 1_000 * i,
+        })
+        .collect();
+    let clean = batch_rows(&HostBatch::new(&cfg, &windows));
+    let noisy = batch_rows(&HostBatch::with_row_noise(&cfg, &windows, 0.3));
+    // The same windows give the same noise.
+    assert_eq!(
+        noisy,
+        batch_rows(&HostBatch::with_row_noise(&cfg, &windows, 0.3))
+    );
+    for (j, (c, n)) in clean.iter().zip(&noisy).enumerate() {
+        let changed = c.iter().zip(n).filter(|(a, b)| a != b).count() as f64 / c.len() as f64;
+        let hashed = cfg.orders[j] >= 2 && cfg.mask(j) == 0xff;
+        if hashed {
+            assert!((0.25..0.35).contains(&changed), "table {j}: {changed}");
+            assert!(n.iter().all(|&r| (0..cfg.rows[j] as i64).contains(&r)));
+        } else {
+            assert_eq!(
+                changed,
+                0.0,
+                "table {j} (order {}, mask {:#x})",
+                cfg.orders[j],
+                cfg.mask(j)
+            );
+        }
+    }
+}
+
+#[test]
+fn row_noise_trains_deterministically_and_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, noise: f64| {
+        let out = tmp.path().join(name);
+        let mut o = opts(&out, 6);
+        o.family_hyper.row_noise = noise;
+        train(&o).unwrap();
+        out
+    };
+    let (a, b, plain) = (run("a", 0.2), run("b", 0.2), run("plain", 0.0));
+    assert_eq!(weights(&a), weights(&b));
+    assert_ne!(weights(&a), weights(&plain));
+    let config = read_config(&a).unwrap();
+    assert_eq!(
+        config.training["family_hyper"]["row_noise"].as_f64(),
+        Some(0.2)
+    );
+    let config = read_config(&plain).unwrap();
+    assert!(config.training["family_hyper"]["row_noise"].is_null());
+
+    let mut o = opts(&tmp.path().join("bad"), 1);
+    o.family_hyper.row_noise = 1.0;
+    let msg = train(&o).unwrap_err().to_string();
+    assert!(msg.contains("row noise 1 must be in [0, 1)"), "{msg}");
+}
+
 #[test]
 fn resume_after_interruption_equals_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
