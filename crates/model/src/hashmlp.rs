@@ -279,7 +279,7 @@ impl HostBatch {
             .collect();
         for (r, w) in windows.iter().enumerate() {
             let inputs = engine::arch::inputs(cfg, w.doc, w.start, w.end);
-            let mut rng = SplitMix64::new((w.start as u64) << 24 ^ w.end as u64 ^ 0x6e6f_6973_65);
+            let mut rng = SplitMix64::new((w.start as u64) << 24 ^ w.end as u64 ^ 0x006e_6f69_7365);
             for (p, t) in (w.start..w.end).enumerate() {
                 let at = r * len + p;
                 for j in 0..k {
