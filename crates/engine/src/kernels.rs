@@ -344,12 +344,7 @@ fn finish_rows<A: Arith, const G: usize>(
     let mut e = [[0f32; VOCAB_OUT]; G];
     for q in 0..G {
         let row = &logits[q * VOCAB_OUT..][..VOCAB_OUT];
-        let mut m = row[0];
-        for &x in row {
-            if x > m {
-                m = x;
-            }
-        }
+        let m = row_max(row);
         for (dv, &l) in delta[q].iter_mut().zip(row) {
             *dv = l - m;
         }
@@ -382,6 +377,19 @@ fn finish_rows<A: Arith, const G: usize>(
     }
 }
 
+/// The maximum of a row of logits with the engine's semantics: start from `row[0]`, replace
+/// when `x > m`, in order (NaN never replaces).
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut m = row[0];
+    for &x in row {
+        if x > m {
+            m = x;
+        }
+    }
+    m
+}
+
 /// `H = min(logf(S) - T / S, logf(256))`.
 #[inline(always)]
 pub(crate) fn entropy(s: f32, t: f32) -> f32 {
@@ -411,12 +419,7 @@ pub(crate) fn finish_escape(
     let (mut delta, mut e) = ([0f32; VOCAB_OUT], [0f32; VOCAB_OUT]);
     for p in 0..n {
         let row = &logits[p * VOCAB_OUT..][..VOCAB_OUT];
-        let mut m = row[0];
-        for &x in row {
-            if x > m {
-                m = x;
-            }
-        }
+        let mut m = row_max(row);
         if z[p] > m {
             m = z[p];
         }
