@@ -32,6 +32,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// Recalibrate the rule stored with a checkpoint on given text (rewrites its config.json).
     Calibrate(CalibrateArgs),
+    /// Turn in-document adaptation of a checkpoint's bits/byte on or off (rewrites its
+    /// config.json; patch boundaries do not change).
+    Adapt(AdaptArgs),
 }
 
 /// `bltpatch train`.
@@ -312,6 +315,17 @@ pub struct CalibrateArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
+}
+
+/// `bltpatch adapt`.
+#[derive(Args, Debug)]
+pub struct AdaptArgs {
+    /// The checkpoint directory whose `adapt` record is written.
+    #[arg(value_name = "DIR")]
+    pub model: PathBuf,
+    /// Remove the record: surprisals are the model's own again.
+    #[arg(long)]
+    pub off: bool,
 }
 
 /// `bltpatch plot`.

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Plot(a) => cmd::plot::run(a),
         Command::Calibrate(a) => cmd::calibrate::run(a),
+        Command::Adapt(a) => cmd::adapt::run(a),
     };
     match result {
         Ok(code) => code,

@@ -853,3 +853,47 @@ fn train_conv_bad_input() {
         "--arch conv",
     );
 }
+
+/// `bltpatch adapt DIR` turns in-document adaptation on (bits/byte change, boundaries do not)
+/// and `--off` back off, on a trained checkpoint.
+#[test]
+fn adapt_changes_bits_per_byte_and_keeps_the_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dataset("en_books_slice.txt");
+    let corpus = corpus.to_str().unwrap();
+    let o = run(
+        &[
+            "train", "--arch", "ngram", "--order", "4", corpus, "-o", "m",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = dataset("heldout/ka_ui.txt");
+    let text = text.to_str().unwrap();
+    let eval = |cwd: &Path| -> serde_json::Value {
+        let o = run(&["eval", "--json", "-m", "m", text], cwd);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap()
+    };
+    let segment = |cwd: &Path| stdout(&run(&["segment", "-m", "m", text], cwd));
+    let (before, patches) = (eval(dir.path()), segment(dir.path()));
+
+    let o = run(&["adapt", "m"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("surprisals adapt"), "{}", stdout(&o));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("m/config.json")).unwrap()).unwrap();
+    assert_eq!(config["adapt"]["window"], 16384);
+    let after = eval(dir.path());
+    // Georgian is absent from the corpus: counts of the document itself learn it.
+    let (b, a) = (
+        before["bits_per_byte"].as_f64().unwrap(),
+        after["bits_per_byte"].as_f64().unwrap(),
+    );
+    assert!(a < 0.5 * b, "{b} -> {a} bits/byte");
+    assert_eq!(segment(dir.path()), patches);
+
+    let o = run(&["adapt", "--off", "m"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(eval(dir.path())["bits_per_byte"], before["bits_per_byte"]);
+}

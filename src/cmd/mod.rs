@@ -1,5 +1,6 @@
 //! One module per subcommand; each validates, calls the library and prints.
 
+pub mod adapt;
 pub mod calibrate;
 pub mod entropy;
 pub mod eval;

@@ -51,6 +51,7 @@ pub mod plot;
 pub mod quality;
 
 pub use bltpatch_checkpoint as checkpoint;
+pub use bltpatch_core::adapt;
 pub use bltpatch_core::{
     BatchLayout, BoundaryTracker, Calibration, CalibrationTarget, DEFAULT_CHUNK_LEN, Decision,
     EntropyModel, EntropyStream, LengthScanner, PatchConfig, Rule, StreamingDecoder, calibrate,

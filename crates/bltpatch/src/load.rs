@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bltpatch_checkpoint::{CalibrationRecord, Config, Weights, read_config};
+use bltpatch_core::adapt::Adaptive;
 use bltpatch_core::{EntropyModel, EntropyStream, PatchConfig};
 use bltpatch_engine::ConvModel;
 use bltpatch_engine::hashmlp::HashMlpModel;
@@ -70,6 +71,10 @@ impl Model {
                 Arc::new(HashMlpModel::from_checkpoint(&config, weights)?)
             }
             other => return Err(Error::UnknownArch(other.to_string())),
+        };
+        let inner: Arc<dyn EntropyModel> = match &config.adapt {
+            Some(a) => Arc::new(Adaptive::new(inner, a.clone()).map_err(Error::Usage)?),
+            None => inner,
         };
         if let Some(c) = &config.calibration {
             c.patch_config()?;

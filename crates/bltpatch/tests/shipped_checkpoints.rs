@@ -2,7 +2,8 @@
 //! patches in every later release. For the embedded default model and each checkpoint under
 //! `checkpoints/`, on fixed committed texts in several scripts (the `datasets/heldout/` slices
 //! and `datasets/tiny.txt`), the exact entropy bits (their SHA-256, and the first values in
-//! full) and the patch lengths under the checkpoint's calibrated rule are pinned in
+//! full), the patch lengths under the checkpoint's calibrated rule, and the surprisals behind
+//! bits/byte (their SHA-256; with in-document adaptation for the default) are pinned in
 //! `tests/golden/shipped/<checkpoint>.json`.
 //!
 //! A change of arithmetic or of a checkpoint fails here. Shipping a new checkpoint on purpose:
@@ -60,6 +61,9 @@ fn observe(model: &Model) -> Value {
         let mut h = vec![0f32; bytes.len()];
         model.entropies(&bytes, 0..bytes.len(), &mut h);
         let bits: Vec<u8> = h.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect();
+        let mut s = vec![0f32; bytes.len()];
+        model.surprisals(&bytes, 0..bytes.len(), &mut s);
+        let s_bits: Vec<u8> = s.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect();
         let lengths = patcher.lengths_from_entropies(&bytes, &h);
         assert_eq!(lengths, patcher.segment(&bytes));
         per_text.insert(
@@ -67,6 +71,7 @@ fn observe(model: &Model) -> Value {
             json!({
                 "bytes": bytes.len(),
                 "entropy_bits_sha256": sha256_hex(&bits),
+                "surprisal_bits_sha256": sha256_hex(&s_bits),
                 "first_entropy_bits": h.iter().take(SHOWN).map(|x| format!("{:08x}", x.to_bits())).collect::<Vec<_>>().join(" "),
                 "patch_lengths": lengths.iter().map(usize::to_string).collect::<Vec<_>>().join(" "),
             }),
@@ -114,6 +119,10 @@ fn check(name: &str, model: &Model) {
         assert_eq!(
             want["patch_lengths"], got["patch_lengths"],
             "{name} on {text}: boundaries moved"
+        );
+        assert_eq!(
+            want["surprisal_bits_sha256"], got["surprisal_bits_sha256"],
+            "{name} on {text}: surprisals (bits/byte) moved"
         );
     }
     assert_eq!(

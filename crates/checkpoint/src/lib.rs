@@ -79,6 +79,10 @@ pub struct Config {
     /// The patching rule and threshold calibrated for this model, if any.
     #[serde(default)]
     pub calibration: Option<CalibrationRecord>,
+    /// In-document adaptation of the model's surprisals (bits/byte), if any; absent from
+    /// checkpoints without it, which score exactly as before. It never changes `H`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapt: Option<bltpatch_core::adapt::AdaptConfig>,
 }
 
 /// A patching rule calibrated on some text, stored with the model so that segmentation without
@@ -278,6 +282,7 @@ impl Config {
             architecture,
             training: serde_json::Value::Null,
             calibration: None,
+            adapt: None,
         }
     }
 
@@ -313,6 +318,12 @@ impl Config {
             c.patch_config().map_err(|e| CheckpointError::InvalidJson {
                 path: origin.to_string(),
                 message: format!("invalid calibration: {e}"),
+            })?;
+        }
+        if let Some(a) = &config.adapt {
+            a.validate().map_err(|e| CheckpointError::InvalidJson {
+                path: origin.to_string(),
+                message: format!("invalid adapt record: {e}"),
             })?;
         }
         Ok(config)

@@ -20,6 +20,7 @@
 //! assert!(lengths.iter().all(|&l| l >= 1));
 //! ```
 
+pub mod adapt;
 pub mod baseline;
 pub mod batch;
 pub mod calibrate;

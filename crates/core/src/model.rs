@@ -73,6 +73,21 @@ impl<M: EntropyModel + ?Sized> EntropyModel for &M {
     }
 }
 
+impl<M: EntropyModel + ?Sized> EntropyModel for std::sync::Arc<M> {
+    fn context(&self) -> usize {
+        (**self).context()
+    }
+    fn entropies(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
+        (**self).entropies(doc, range, out)
+    }
+    fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
+        (**self).surprisals(doc, range, out)
+    }
+    fn stream(&self) -> Box<dyn EntropyStream + '_> {
+        (**self).stream()
+    }
+}
+
 impl<M: EntropyModel + ?Sized> EntropyModel for Box<M> {
     fn context(&self) -> usize {
         (**self).context()

@@ -1,0 +1,603 @@
+//! In-document adaptation of a model's next-byte probabilities: a bounded-context mixture of the
+//! model, byte counts of the document's own recent past, and the uniform distribution.
+//!
+//! A static model is overconfident where its training data was silent (random bytes, scripts it
+//! never saw, a document's own identifiers), and there text compressors that learn from the
+//! document itself (gzip, xz) beat it easily. [`Adaptive`] wraps any [`EntropyModel`] and
+//! replaces its surprisals `-ln p(x[t] | context)` by those of a mixture of three experts:
+//!
+//! 1. the **model**: `p_m(x[t])` = `exp(-surprisal)` of the wrapped model;
+//! 2. the **counts**: an interpolated (Dirichlet back-off) estimate from the byte counts of the
+//!    last `W` positions of the document ([`AdaptConfig::window`]), order `J` down to 0 and then
+//!    uniform: `p_{-1} = 1/256`,
+//!    `p_j = (n_j(c_j, x) + β_j · p_{j-1}) / (N_j(c_j) + β_j)`, where `c_j` is the `j` bytes
+//!    before the predicted byte, `n_j(c, x)` counts the positions `i` of the window whose `j`
+//!    preceding bytes are `c` and whose byte is `x`, and `N_j(c) = Σ_x n_j(c, x)`. Order 0 has
+//!    one context, order 1 one per byte value, orders `j >= 2` hash their context to one of
+//!    `2^row_bits` rows (contexts that share a row share their counts, so every row is still a
+//!    distribution over the 256 bytes);
+//! 3. the **uniform** distribution, `1/256`;
+//! 4. **blends** `λ · p_m + (1 - λ) · p_a` for a few fixed `λ` ([`AdaptConfig::blends`]), for
+//!    text where the model and the counts each know part of what comes next.
+//!
+//! The experts are weighted by how well each predicted the last `K` bytes
+//! ([`AdaptConfig::memory`]): `w_e ∝ π_e · Π_s p_e(x[s])^α` over `s ∈ [t-K, t)`, the posterior
+//! of a Bayesian mixture restarted `K` bytes ago (tempered by `α`). The mixture's probability is
+//! `p(x[t]) = Σ_e w_e p_e(x[t])`, never less than `w_u / 256`: on bytes no expert can predict
+//! (random data) the uniform expert takes over and bits/byte stay at 8 plus the cost of the
+//! switch, while text the model knows keeps the model's probabilities.
+//!
+//! # What changes and what does not
+//!
+//! Only [`EntropyModel::surprisals`] (bits/byte, and what [`crate::chunked`] scores with them)
+//! changes. [`EntropyModel::entropies`] and [`EntropyModel::stream`] are the wrapped model's:
+//! patch boundaries are exactly those of the model without adaptation.
+//!
+//! # Bounded context and exact arithmetic
+//!
+//! The surprisal of `x[t]` reads the model's surprisals at `[t-K, t]` and the counts of the
+//! windows of those positions, hence the bytes `x[t - K - max(C, W + J) .. t]`:
+//! [`Adaptive::context`] is `K + max(C, W + J)`. Counts are integers, added and removed exactly
+//! as the window slides, so they are a function of the window alone; every floating-point step is
+//! one IEEE-754 binary64 operation in a fixed order, `exp` and `ln` are [`libm::exp`] and
+//! [`libm::log`]. Each expert's log-probability of a byte is rounded to a fixed-point integer
+//! (units of `2^-32` nats), so the windowed sums are exact integers: a running sum gives the same
+//! value wherever a range starts. A range, any chunking of it and the plain
+//! [`reference_surprisals`] give the same bits.
+//!
+//! ```
+//! use bltpatch_core::EntropyModel;
+//! use bltpatch_core::adapt::{AdaptConfig, Adaptive};
+//! use bltpatch_core::testing::HashModel;
+//!
+//! let model = Adaptive::new(HashModel::new(4), AdaptConfig::default()).unwrap();
+//! let doc = b"abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc";
+//! let mut s = vec![0f32; doc.len()];
+//! model.surprisals(doc, 0..doc.len(), &mut s);
+//! // The counts learn the repetition: the last bytes cost far less than a uniform guess.
+//! assert!(s[doc.len() - 1] < 0.5 * 256f32.ln());
+//! // Any sub-range gives the same bits.
+//! let mut tail = vec![0f32; 10];
+//! model.surprisals(doc, 40..50, &mut tail);
+//! assert_eq!(tail, s[40..50]);
+//! ```
+
+use std::ops::Range;
+
+use crate::model::{EntropyModel, EntropyStream};
+
+/// The largest count-model order `J` (contexts of up to 8 bytes).
+pub const MAX_ORDER: usize = 8;
+
+/// The largest window: counts are 16-bit.
+pub const MAX_WINDOW: usize = u16::MAX as usize;
+
+/// Hash multipliers of the count tables of orders `j >= 2` (index `j`); part of the definition.
+const ROW_MULT: [u64; MAX_ORDER + 1] = [
+    0,
+    0,
+    0x9e37_79b9_7f4a_7c15,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0xd6e8_feb8_6659_fd93,
+    0xa076_1d64_78bd_642f,
+    0xe703_7ed1_a0b4_28db,
+    0x8ebc_6af0_9c88_c6e3,
+];
+
+/// The parameters of in-document adaptation (the `adapt` record of a checkpoint's
+/// `config.json`). See the [module docs](self) for the formulas.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AdaptConfig {
+    /// `W`: the counts cover the last `window` positions (at most [`MAX_WINDOW`]).
+    pub window: usize,
+    /// `K`: the experts are weighted by their probabilities of the last `memory` bytes.
+    pub memory: usize,
+    /// `β_j` for the count orders `j = 0 ..= J` (`J = len - 1`, at most [`MAX_ORDER`]): how many
+    /// counts the back-off to order `j - 1` is worth.
+    pub concentration: Vec<f64>,
+    /// Orders `j >= 2` hash their context to `2^row_bits` rows (4 to 16).
+    pub row_bits: u32,
+    /// `π`: prior weights of the experts, in the order model, counts, uniform.
+    pub prior: [f64; 3],
+    /// `α` in `(0, 1]`: the exponent of the windowed likelihoods.
+    pub temper: f64,
+    /// `λ` of each blend expert `λ · p_m + (1 - λ) · p_a` (each in `(0, 1)`, at most 8).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub blends: Vec<f64>,
+    /// The prior weight of each blend expert.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub blend_prior: f64,
+}
+
+impl Default for AdaptConfig {
+    /// The values the embedded default model uses.
+    fn default() -> Self {
+        Self {
+            window: 16384,
+            memory: 64,
+            concentration: vec![1.0, 3.0, 9.0, 27.0, 27.0],
+            row_bits: 14,
+            prior: [0.3, 0.15, 0.1],
+            temper: 0.5,
+            blends: vec![0.25, 0.5, 0.75],
+            blend_prior: 0.15,
+        }
+    }
+}
+
+impl AdaptConfig {
+    /// Checks every parameter; the message names the first that is out of range.
+    ///
+    /// # Errors
+    /// A message for the first invalid parameter.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_WINDOW).contains(&self.window) {
+            return Err(format!(
+                "adapt.window must be 1..={MAX_WINDOW}, not {}",
+                self.window
+            ));
+        }
+        if !(1..=4096).contains(&self.memory) {
+            return Err(format!(
+                "adapt.memory must be 1..=4096, not {}",
+                self.memory
+            ));
+        }
+        if self.concentration.is_empty() || self.concentration.len() > MAX_ORDER + 1 {
+            return Err(format!(
+                "adapt.concentration needs 1..={} values, not {}",
+                MAX_ORDER + 1,
+                self.concentration.len()
+            ));
+        }
+        if let Some(b) = self
+            .concentration
+            .iter()
+            .find(|b| !(b.is_finite() && **b > 0.0))
+        {
+            return Err(format!(
+                "adapt.concentration values must be positive, not {b}"
+            ));
+        }
+        if !(4..=16).contains(&self.row_bits) {
+            return Err(format!(
+                "adapt.row_bits must be 4..=16, not {}",
+                self.row_bits
+            ));
+        }
+        if let Some(p) = self.prior.iter().find(|p| !(p.is_finite() && **p > 0.0)) {
+            return Err(format!("adapt.prior values must be positive, not {p}"));
+        }
+        if !(self.temper.is_finite() && self.temper > 0.0 && self.temper <= 1.0) {
+            return Err(format!(
+                "adapt.temper must be in (0, 1], not {}",
+                self.temper
+            ));
+        }
+        if self.blends.len() > 8 || self.blends.iter().any(|l| !(*l > 0.0 && *l < 1.0)) {
+            return Err("adapt.blends must be at most 8 values in (0, 1)".into());
+        }
+        let prior_ok = self.blend_prior.is_finite() && self.blend_prior > 0.0;
+        if !self.blends.is_empty() && !prior_ok {
+            return Err(format!(
+                "adapt.blend_prior must be positive, not {}",
+                self.blend_prior
+            ));
+        }
+        Ok(())
+    }
+
+    /// The experts' probabilities of one byte, in the order model, counts, uniform, blends.
+    fn experts(&self, p_m: f64, p_a: f64, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend([p_m, p_a, 1.0 / 256.0]);
+        out.extend(self.blends.iter().map(|&l| l * p_m + (1.0 - l) * p_a));
+    }
+
+    /// The experts' prior weights, in the order of `experts`.
+    fn priors(&self) -> impl Iterator<Item = f64> + '_ {
+        self.prior
+            .iter()
+            .copied()
+            .chain(self.blends.iter().map(|_| self.blend_prior))
+    }
+
+    /// `J`, the highest count order.
+    pub fn order(&self) -> usize {
+        self.concentration.len() - 1
+    }
+
+    /// The context the adaptation adds to a model of context `c`: [`Adaptive::context`] is
+    /// `memory + max(c, window + J)`.
+    pub fn context_with(&self, c: usize) -> usize {
+        self.memory + c.max(self.window + self.order())
+    }
+
+    fn rows(&self, j: usize) -> usize {
+        match j {
+            0 => 1,
+            1 => 256,
+            _ => 1 << self.row_bits,
+        }
+    }
+}
+
+/// The row of the order-`j` count table for the byte at `i`: a function of `doc[i-j .. i)` only.
+/// Requires `i >= j`.
+fn row(cfg: &AdaptConfig, doc: &[u8], j: usize, i: usize) -> usize {
+    match j {
+        0 => 0,
+        1 => doc[i - 1] as usize,
+        _ => {
+            let mut key = 0u64;
+            for &b in &doc[i - j..i] {
+                key = (key << 8) | b as u64;
+            }
+            (key.wrapping_mul(ROW_MULT[j]) >> (64 - cfg.row_bits)) as usize
+        }
+    }
+}
+
+/// The counts expert's probability of one byte given the counts `n_j`, `N_j` of its context at
+/// orders `0 ..= J'`: the back-off chain from `1/256` upwards.
+fn back_off(cfg: &AdaptConfig, counts: impl Iterator<Item = (u32, u32)>) -> f64 {
+    let mut p = 1.0 / 256.0;
+    for ((n, total), &beta) in counts.zip(&cfg.concentration) {
+        p = (n as f64 + beta * p) / (total as f64 + beta);
+    }
+    p
+}
+
+/// Sliding-window byte counts of every order (the fast path's state).
+struct Counts<'c> {
+    cfg: &'c AdaptConfig,
+    /// Per order `j`: `rows_j × 256` counts.
+    n: Vec<Vec<u16>>,
+    /// Per order `j`: `rows_j` totals.
+    total: Vec<Vec<u32>>,
+}
+
+impl<'c> Counts<'c> {
+    fn new(cfg: &'c AdaptConfig) -> Self {
+        let orders = cfg.order() + 1;
+        Self {
+            cfg,
+            n: (0..orders).map(|j| vec![0u16; cfg.rows(j) * 256]).collect(),
+            total: (0..orders).map(|j| vec![0u32; cfg.rows(j)]).collect(),
+        }
+    }
+
+    /// Adds (`add`) or removes the event at position `i`: byte `doc[i]` in each of its contexts.
+    fn update(&mut self, doc: &[u8], i: usize, add: bool) {
+        let x = doc[i] as usize;
+        for j in 0..=self.cfg.order().min(i) {
+            let r = row(self.cfg, doc, j, i);
+            let (n, t) = (&mut self.n[j][r * 256 + x], &mut self.total[j][r]);
+            if add {
+                *n += 1;
+                *t += 1;
+            } else {
+                *n -= 1;
+                *t -= 1;
+            }
+        }
+    }
+
+    /// The counts expert's probability of `doc[s]`, the window holding `[max(0, s-W), s)`.
+    fn prob(&self, doc: &[u8], s: usize) -> f64 {
+        let x = doc[s] as usize;
+        back_off(
+            self.cfg,
+            (0..=self.cfg.order().min(s)).map(|j| {
+                let r = row(self.cfg, doc, j, s);
+                (self.n[j][r * 256 + x] as u32, self.total[j][r])
+            }),
+        )
+    }
+}
+
+/// The most experts: model, counts, uniform and 8 blends.
+const MAX_EXPERTS: usize = 11;
+
+/// One unit of the fixed-point log-likelihoods: `2^-32` nats.
+const LOG_UNIT: f64 = 4_294_967_296.0;
+
+/// An expert's log-probability of a byte in fixed point (units of `2^-32` nats, floored at
+/// `-2^16` nats), so that windowed sums are exact integers whatever the order of additions.
+fn fixed_log(p: f64) -> i64 {
+    let l = libm::log(p).max(-65_536.0);
+    libm::round(l * LOG_UNIT) as i64
+}
+
+/// The mixture's surprisal (nats) of a byte from the experts' windowed log-likelihoods
+/// `sums[e]` (fixed point, see [`fixed_log`]) and their probabilities `p[e]` of this byte.
+fn mix(cfg: &AdaptConfig, sums: &[i64], p: &[f64]) -> f32 {
+    let mut ell = [0f64; MAX_EXPERTS];
+    let mut top = f64::NEG_INFINITY;
+    for ((l, prior), &sum) in ell.iter_mut().zip(cfg.priors()).zip(sums) {
+        *l = libm::log(prior) + cfg.temper * (sum as f64 / LOG_UNIT);
+        top = top.max(*l);
+    }
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&l, &q) in ell.iter().zip(p) {
+        let e = libm::exp(l - top);
+        num += e * q;
+        den += e;
+    }
+    -libm::log(num / den) as f32
+}
+
+/// A model whose surprisals adapt to the document: see the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Adaptive<M> {
+    inner: M,
+    cfg: AdaptConfig,
+}
+
+impl<M: EntropyModel> Adaptive<M> {
+    /// Wraps `inner`.
+    ///
+    /// # Errors
+    /// The message of [`AdaptConfig::validate`].
+    pub fn new(inner: M, cfg: AdaptConfig) -> Result<Self, String> {
+        cfg.validate()?;
+        Ok(Self { inner, cfg })
+    }
+
+    /// The wrapped model.
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+
+    /// The adaptation's parameters.
+    pub fn config(&self) -> &AdaptConfig {
+        &self.cfg
+    }
+}
+
+impl<M: EntropyModel> EntropyModel for Adaptive<M> {
+    fn context(&self) -> usize {
+        self.cfg.context_with(self.inner.context())
+    }
+
+    fn entropies(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
+        self.inner.entropies(doc, range, out)
+    }
+
+    /// Shapes: `doc: [n]`, `out: [range.len()]`. Cost: the wrapped model's surprisals over
+    /// `range.len() + K` positions, `W + range.len()` count updates of `J + 1` orders, and
+    /// `O(K)` per byte for the weights.
+    fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
+        assert_eq!(out.len(), range.len());
+        assert!(range.end <= doc.len());
+        if range.is_empty() {
+            return;
+        }
+        let cfg = &self.cfg;
+        let first = range.start.saturating_sub(cfg.memory);
+        let mut s_m = vec![0f32; range.end - first];
+        self.inner.surprisals(doc, first..range.end, &mut s_m);
+        let mut counts = Counts::new(cfg);
+        for i in first.saturating_sub(cfg.window)..first {
+            counts.update(doc, i, true);
+        }
+        // Fixed-point log-probabilities of each expert at positions `first ..`, and their sums
+        // over the last `K` positions (exact integers, so a running sum is exact).
+        let mut p = Vec::with_capacity(MAX_EXPERTS);
+        cfg.experts(0.0, 0.0, &mut p);
+        let n_e = p.len();
+        let mut logs = vec![0i64; n_e * s_m.len()];
+        let mut sums = [0i64; MAX_EXPERTS];
+        for (k, s) in (first..range.end).enumerate() {
+            if k > 0 {
+                for e in 0..n_e {
+                    sums[e] += logs[(k - 1) * n_e + e];
+                    if k > cfg.memory {
+                        sums[e] -= logs[(k - 1 - cfg.memory) * n_e + e];
+                    }
+                }
+            }
+            cfg.experts(libm::exp(-(s_m[k] as f64)), counts.prob(doc, s), &mut p);
+            if s >= range.start {
+                out[s - range.start] = mix(cfg, &sums[..n_e], &p);
+            }
+            for (l, &q) in logs[k * n_e..(k + 1) * n_e].iter_mut().zip(&p) {
+                *l = fixed_log(q);
+            }
+            counts.update(doc, s, true);
+            if s >= cfg.window {
+                counts.update(doc, s - cfg.window, false);
+            }
+        }
+    }
+
+    fn stream(&self) -> Box<dyn EntropyStream + '_> {
+        self.inner.stream()
+    }
+}
+
+/// The counts expert's probability of `doc[s]`, computed plainly: every count read off the
+/// window `[max(0, s-W), s)` afresh (`O(W · J)` per byte).
+pub fn reference_count_prob(cfg: &AdaptConfig, doc: &[u8], s: usize) -> f64 {
+    let x = doc[s];
+    let window = s.saturating_sub(cfg.window)..s;
+    back_off(
+        cfg,
+        (0..=cfg.order().min(s)).map(|j| {
+            let r = row(cfg, doc, j, s);
+            let (mut n, mut total) = (0u32, 0u32);
+            for i in window.clone().filter(|&i| i >= j) {
+                if row(cfg, doc, j, i) == r {
+                    total += 1;
+                    n += (doc[i] == x) as u32;
+                }
+            }
+            (n, total)
+        }),
+    )
+}
+
+/// [`Adaptive::surprisals`] computed plainly: the wrapped model's surprisal of each byte on its
+/// own, [`reference_count_prob`] for the counts, each expert's fixed-point log-probability of
+/// every byte from `range.start - K` on, and for each byte the sums over the `K` before it
+/// added up afresh. The fast path must give the same bits.
+pub fn reference_surprisals<M: EntropyModel>(
+    inner: &M,
+    cfg: &AdaptConfig,
+    doc: &[u8],
+    range: Range<usize>,
+) -> Vec<f32> {
+    let first = range.start.saturating_sub(cfg.memory);
+    // experts[s - first]: every expert's probability of doc[s].
+    let experts: Vec<Vec<f64>> = (first..range.end)
+        .map(|s| {
+            let mut o = [0f32];
+            inner.surprisals(doc, s..s + 1, &mut o);
+            let mut p = Vec::new();
+            cfg.experts(
+                libm::exp(-(o[0] as f64)),
+                reference_count_prob(cfg, doc, s),
+                &mut p,
+            );
+            p
+        })
+        .collect();
+    range
+        .map(|t| {
+            let p = &experts[t - first];
+            let past = &experts[t.saturating_sub(cfg.memory) - first..t - first];
+            let sums: Vec<i64> = (0..p.len())
+                .map(|e| past.iter().map(|q| fixed_log(q[e])).sum())
+                .collect();
+            mix(cfg, &sums, p)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::HashModel;
+
+    fn text() -> Vec<u8> {
+        let mut t = Vec::new();
+        for k in 0..60 {
+            t.extend_from_slice(
+                format!(
+                    "fn item_{k}(x: u32) -> u32 {{ x * {k} + 1 }} // Ωμέγα {}\n",
+                    k % 7
+                )
+                .as_bytes(),
+            );
+        }
+        t
+    }
+
+    fn small() -> AdaptConfig {
+        AdaptConfig {
+            blends: vec![0.3, 0.8],
+            blend_prior: 0.05,
+            window: 300,
+            memory: 7,
+            concentration: vec![0.5, 1.0, 2.0, 1.5],
+            row_bits: 6,
+            ..AdaptConfig::default()
+        }
+    }
+
+    #[test]
+    fn fast_equals_reference_on_every_range() {
+        let doc = text();
+        let cfg = small();
+        let m = Adaptive::new(HashModel::new(3), cfg.clone()).unwrap();
+        let want = reference_surprisals(m.inner(), &cfg, &doc, 0..doc.len());
+        let mut got = vec![0f32; doc.len()];
+        m.surprisals(&doc, 0..doc.len(), &mut got);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "position {i}");
+        }
+        for r in [0..1, 5..9, 299..700, 1000..doc.len(), 301..302] {
+            let mut part = vec![0f32; r.len()];
+            m.surprisals(&doc, r.clone(), &mut part);
+            assert_eq!(part, got[r]);
+        }
+    }
+
+    #[test]
+    fn counts_are_a_distribution_over_bytes() {
+        let doc = text();
+        let cfg = small();
+        for s in [0, 1, 2, 50, 400, 2000] {
+            let mut d = doc[..=s].to_vec();
+            let total: f64 = (0..=255u8)
+                .map(|x| {
+                    d[s] = x;
+                    reference_count_prob(&cfg, &d, s)
+                })
+                .sum();
+            assert!((total - 1.0).abs() < 1e-12, "position {s}: {total}");
+        }
+    }
+
+    #[test]
+    fn bounded_context_and_unchanged_entropies() {
+        let doc = text();
+        let cfg = small();
+        let m = Adaptive::new(HashModel::new(3), cfg.clone()).unwrap();
+        let c = m.context();
+        assert_eq!(c, 7 + 300 + 3);
+        let t = doc.len() - 1;
+        let mut whole = [0f32];
+        m.surprisals(&doc, t..t + 1, &mut whole);
+        // Changing a byte before the context moves nothing; one inside it may.
+        let mut d = doc.clone();
+        d[t - c - 1] ^= 0x55;
+        let mut cut = [0f32];
+        m.surprisals(&d, t..t + 1, &mut cut);
+        assert_eq!(whole, cut);
+        let (mut h, mut h_inner) = (vec![0f32; doc.len()], vec![0f32; doc.len()]);
+        m.entropies(&doc, 0..doc.len(), &mut h);
+        m.inner().entropies(&doc, 0..doc.len(), &mut h_inner);
+        assert_eq!(h, h_inner);
+    }
+
+    #[test]
+    fn random_bytes_stay_near_eight_bits() {
+        // A model that is confidently wrong everywhere: the uniform expert takes over.
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let doc: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        let m = Adaptive::new(HashModel::new(2), AdaptConfig::default()).unwrap();
+        let mut s = vec![0f32; doc.len()];
+        m.surprisals(&doc, 0..doc.len(), &mut s);
+        let bits = s.iter().map(|&v| v as f64).sum::<f64>() / doc.len() as f64 / 2f64.ln();
+        assert!(bits < 8.05, "{bits} bits/byte");
+    }
+
+    #[test]
+    fn invalid_parameters_are_named() {
+        let bad = AdaptConfig {
+            temper: 0.0,
+            ..AdaptConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("temper"));
+        let bad = AdaptConfig {
+            window: 70_000,
+            ..AdaptConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("window"));
+        let bad = AdaptConfig {
+            concentration: vec![],
+            ..AdaptConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("concentration"));
+    }
+}
