@@ -4,6 +4,8 @@
 //! budget), the static and space baselines, segmentation of one byte slice or a batch of
 //! documents, the streaming (generation-time) decoder, parallel chunked segmentation of long
 //! inputs, and calibration of a rule's parameter to a target mean patch length.
+//! [`adapt`] wraps any model so that its bits/byte adapt to each document (byte counts of the
+//! document's recent past mixed with the model) without moving a boundary.
 //!
 //! Everything here works on an [`EntropyModel`]: anything that gives, for every byte `x[i]` of a
 //! document, the entropy `H[i]` (in nats) of its predicted distribution given the bounded context
