@@ -16,6 +16,14 @@
 //!    one context, order 1 one per byte value, orders `j >= 2` hash their context to one of
 //!    `2^row_bits` rows (contexts that share a row share their counts, so every row is still a
 //!    distribution over the 256 bytes);
+//!
+//!    With a match model ([`AdaptConfig::match_min`] `= L > 0`) the counts expert also looks
+//!    for the latest earlier position `p` of the window whose `L` preceding bytes hash to the
+//!    same table slot as the last `L` bytes, and, if at least `L` bytes before `p` equal those
+//!    before `t` (`n` of them, counted up to [`AdaptConfig::match_max`]), predicts `y = x[p]`:
+//!    `p_a' = q · [x = y] + (1 - q) · p_a`, where `q = (hits + 1/2) / (tries + 1)` over the
+//!    window's bytes whose match had the same length bucket `min(n, match_max) - L`. Long
+//!    repeats (UI strings, code, logs) then cost a fraction of a bit per byte;
 //! 3. the **uniform** distribution, `1/256`;
 //! 4. **blends** `λ · p_m + (1 - λ) · p_a` for a few fixed `λ` ([`AdaptConfig::blends`]), for
 //!    text where the model and the counts each know part of what comes next.
@@ -37,7 +45,11 @@
 //!
 //! The surprisal of `x[t]` reads the model's surprisals at `[t-K, t]` and the counts of the
 //! windows of those positions, hence the bytes `x[t - K - max(C, W + J) .. t]`:
-//! [`Adaptive::context`] is `K + max(C, W + J)`. Counts are integers, added and removed exactly
+//! [`Adaptive::context`] is `K + max(C, W + J)`, and `K + 2W + match_max` with a match model
+//! (the hit statistics of a window's bytes come from matches in the window before each). The
+//! match table keeps the latest position of each slot, which for every position of a window
+//! is the same whether the table was filled from the document's start or from a window
+//! earlier, so a range needs no more than that. Counts are integers, added and removed exactly
 //! as the window slides, so they are a function of the window alone; every floating-point step is
 //! one IEEE-754 binary64 operation in a fixed order, `exp` and `ln` are [`libm::exp`] and
 //! [`libm::log`]. Each expert's log-probability of a byte is rounded to a fixed-point integer
@@ -109,13 +121,23 @@ pub struct AdaptConfig {
     /// The prior weight of each blend expert.
     #[cfg_attr(feature = "serde", serde(default))]
     pub blend_prior: f64,
+    /// `L`: with `L > 0` the counts expert also predicts the byte that followed the latest
+    /// earlier occurrence, within the window, of the last `L` bytes (0: no match model).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub match_min: usize,
+    /// The match table has `2^match_bits` slots (8 to 24).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub match_bits: u32,
+    /// Match lengths are measured up to this many bytes (`L` to 255).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub match_max: usize,
 }
 
 impl Default for AdaptConfig {
     /// The values the embedded default model uses.
     fn default() -> Self {
         Self {
-            window: 16384,
+            window: 32768,
             memory: 64,
             concentration: vec![1.0, 3.0, 9.0, 27.0, 27.0],
             row_bits: 14,
@@ -123,6 +145,9 @@ impl Default for AdaptConfig {
             temper: 0.5,
             blends: vec![0.25, 0.5, 0.75],
             blend_prior: 0.15,
+            match_min: 6,
+            match_bits: 18,
+            match_max: 32,
         }
     }
 }
@@ -186,6 +211,26 @@ impl AdaptConfig {
                 self.blend_prior
             ));
         }
+        if self.match_min > 0 {
+            if !(2..=32).contains(&self.match_min) {
+                return Err(format!(
+                    "adapt.match_min must be 0 or 2..=32, not {}",
+                    self.match_min
+                ));
+            }
+            if !(8..=24).contains(&self.match_bits) {
+                return Err(format!(
+                    "adapt.match_bits must be 8..=24, not {}",
+                    self.match_bits
+                ));
+            }
+            if !(self.match_min..=255).contains(&self.match_max) {
+                return Err(format!(
+                    "adapt.match_max must be match_min..=255, not {}",
+                    self.match_max
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -210,9 +255,15 @@ impl AdaptConfig {
     }
 
     /// The context the adaptation adds to a model of context `c`: [`Adaptive::context`] is
-    /// `memory + max(c, window + J)`.
+    /// `memory + max(c, window + J)`, and at least `memory + 2 · window + match_max` with a
+    /// match model (the match statistics of the window's bytes read a window further back).
     pub fn context_with(&self, c: usize) -> usize {
-        self.memory + c.max(self.window + self.order())
+        let matches = if self.match_min > 0 {
+            2 * self.window + self.match_max
+        } else {
+            0
+        };
+        self.memory + c.max(self.window + self.order()).max(matches)
     }
 
     fn rows(&self, j: usize) -> usize {
@@ -248,6 +299,97 @@ fn back_off(cfg: &AdaptConfig, counts: impl Iterator<Item = (u32, u32)>) -> f64 
         p = (n as f64 + beta * p) / (total as f64 + beta);
     }
     p
+}
+
+/// The match table slot of position `i`: a hash of `doc[i-L .. i)`. Requires `i >= L`.
+fn match_slot(cfg: &AdaptConfig, doc: &[u8], i: usize) -> usize {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in &doc[i - cfg.match_min..i] {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - cfg.match_bits)) as usize
+}
+
+/// The match at `s` given the candidate position `p` (`p < s`, `p >= s - W`, same slot): the
+/// predicted byte `doc[p]` and the length bucket `min(n, match_max) - L`, where `n` is the
+/// number of equal bytes before `p` and before `s`; none when `n < L`.
+fn match_at(cfg: &AdaptConfig, doc: &[u8], p: usize, s: usize) -> Option<(u8, usize)> {
+    let mut n = 0;
+    while n < cfg.match_max && n < p && doc[p - 1 - n] == doc[s - 1 - n] {
+        n += 1;
+    }
+    (n >= cfg.match_min).then(|| (doc[p], n - cfg.match_min))
+}
+
+/// The counts expert with the match: `q · [x = y] + (1 - q) · p_a`, `q = (hits + 1/2) /
+/// (tries + 1)` of the matches of the same length bucket among the window's bytes.
+fn with_match(p_a: f64, x: u8, m: Option<(u8, usize)>, hits: &[u32], tries: &[u32]) -> f64 {
+    match m {
+        None => p_a,
+        Some((y, b)) => {
+            let q = (hits[b] as f64 + 0.5) / (tries[b] as f64 + 1.0);
+            (1.0 - q) * p_a + if x == y { q } else { 0.0 }
+        }
+    }
+}
+
+/// The fast path's match state: the latest position of each slot, and the hit statistics of the
+/// matches of the window's bytes per length bucket.
+struct Matcher<'c> {
+    cfg: &'c AdaptConfig,
+    /// `position + 1` of the latest inserted position of each slot (0: none).
+    table: Vec<u32>,
+    hits: Vec<u32>,
+    tries: Vec<u32>,
+}
+
+impl<'c> Matcher<'c> {
+    fn new(cfg: &'c AdaptConfig) -> Self {
+        let buckets = cfg.match_max.saturating_sub(cfg.match_min) + 1;
+        let slots = if cfg.match_min > 0 {
+            1 << cfg.match_bits
+        } else {
+            0
+        };
+        Self {
+            cfg,
+            table: vec![0; slots],
+            hits: vec![0; buckets],
+            tries: vec![0; buckets],
+        }
+    }
+
+    /// The match of `s` from the positions inserted so far (all of `[s - W, s)` among them).
+    fn find(&self, doc: &[u8], s: usize) -> Option<(u8, usize)> {
+        if self.cfg.match_min == 0 || s < self.cfg.match_min {
+            return None;
+        }
+        let p = self.table[match_slot(self.cfg, doc, s)] as usize;
+        if p == 0 || p - 1 + self.cfg.window < s {
+            return None;
+        }
+        match_at(self.cfg, doc, p - 1, s)
+    }
+
+    fn insert(&mut self, doc: &[u8], i: usize) {
+        if self.cfg.match_min > 0 && i >= self.cfg.match_min {
+            self.table[match_slot(self.cfg, doc, i)] = i as u32 + 1;
+        }
+    }
+
+    /// Adds (`add`) or removes the statistics of the match `m` of the byte `x`.
+    fn count(&mut self, x: u8, m: Option<(u8, usize)>, add: bool) {
+        if let Some((y, b)) = m {
+            let hit = (x == y) as u32;
+            if add {
+                self.hits[b] += hit;
+                self.tries[b] += 1;
+            } else {
+                self.hits[b] -= hit;
+                self.tries[b] -= 1;
+            }
+        }
+    }
 }
 
 /// Sliding-window byte counts of every order (the fast path's state).
@@ -383,6 +525,23 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
         for i in first.saturating_sub(cfg.window)..first {
             counts.update(doc, i, true);
         }
+        // Matches of the positions from `lo` on (the window of `first` and after); the table
+        // is filled from a window further back so that each of them sees its own window.
+        let lo = first.saturating_sub(cfg.window);
+        let mut matcher = Matcher::new(cfg);
+        let mut matches: Vec<Option<(u8, usize)>> = Vec::new();
+        if cfg.match_min > 0 {
+            matches.reserve(range.end - lo);
+            for i in lo.saturating_sub(cfg.window)..lo {
+                matcher.insert(doc, i);
+            }
+            for i in lo..first {
+                let m = matcher.find(doc, i);
+                matches.push(m);
+                matcher.insert(doc, i);
+                matcher.count(doc[i], m, true);
+            }
+        }
         // Fixed-point log-probabilities of each expert at positions `first ..`, and their sums
         // over the last `K` positions (exact integers, so a running sum is exact).
         let mut p = Vec::with_capacity(MAX_EXPERTS);
@@ -399,7 +558,13 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
                     }
                 }
             }
-            cfg.experts(libm::exp(-(s_m[k] as f64)), counts.prob(doc, s), &mut p);
+            let mut p_a = counts.prob(doc, s);
+            if cfg.match_min > 0 {
+                let m = matcher.find(doc, s);
+                p_a = with_match(p_a, doc[s], m, &matcher.hits, &matcher.tries);
+                matches.push(m);
+            }
+            cfg.experts(libm::exp(-(s_m[k] as f64)), p_a, &mut p);
             if s >= range.start {
                 out[s - range.start] = mix(cfg, &sums[..n_e], &p);
             }
@@ -409,6 +574,14 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
             counts.update(doc, s, true);
             if s >= cfg.window {
                 counts.update(doc, s - cfg.window, false);
+            }
+            if cfg.match_min > 0 {
+                matcher.insert(doc, s);
+                matcher.count(doc[s], matches[s - lo], true);
+                if s >= cfg.window {
+                    let old = s - cfg.window;
+                    matcher.count(doc[old], matches[old - lo], false);
+                }
             }
         }
     }
@@ -439,6 +612,19 @@ pub fn reference_count_prob(cfg: &AdaptConfig, doc: &[u8], s: usize) -> f64 {
     )
 }
 
+/// The match of `doc[s]`, found plainly: the latest `p` in `[max(L, s - W), s)` whose slot is
+/// that of `s` (the fast path's table keeps exactly that position), then [`match_at`].
+fn reference_match(cfg: &AdaptConfig, doc: &[u8], s: usize) -> Option<(u8, usize)> {
+    if cfg.match_min == 0 || s < cfg.match_min {
+        return None;
+    }
+    let slot = match_slot(cfg, doc, s);
+    (s.saturating_sub(cfg.window).max(cfg.match_min)..s)
+        .rev()
+        .find(|&p| match_slot(cfg, doc, p) == slot)
+        .and_then(|p| match_at(cfg, doc, p, s))
+}
+
 /// [`Adaptive::surprisals`] computed plainly: the wrapped model's surprisal of each byte on its
 /// own, [`reference_count_prob`] for the counts, each expert's fixed-point log-probability of
 /// every byte from `range.start - K` on, and for each byte the sums over the `K` before it
@@ -450,17 +636,28 @@ pub fn reference_surprisals<M: EntropyModel>(
     range: Range<usize>,
 ) -> Vec<f32> {
     let first = range.start.saturating_sub(cfg.memory);
+    let lo = first.saturating_sub(cfg.window);
+    // matches[i - lo]: the match of doc[i], found once per position.
+    let matches: Vec<Option<(u8, usize)>> = (lo..range.end)
+        .map(|i| reference_match(cfg, doc, i))
+        .collect();
     // experts[s - first]: every expert's probability of doc[s].
     let experts: Vec<Vec<f64>> = (first..range.end)
         .map(|s| {
             let mut o = [0f32];
             inner.surprisals(doc, s..s + 1, &mut o);
+            let buckets = cfg.match_max.saturating_sub(cfg.match_min) + 1;
+            let (mut hits, mut tries) = (vec![0u32; buckets], vec![0u32; buckets]);
+            for i in s.saturating_sub(cfg.window)..s {
+                if let Some((y, b)) = matches[i - lo] {
+                    tries[b] += 1;
+                    hits[b] += (doc[i] == y) as u32;
+                }
+            }
+            let p_a = reference_count_prob(cfg, doc, s);
+            let p_a = with_match(p_a, doc[s], matches[s - lo], &hits, &tries);
             let mut p = Vec::new();
-            cfg.experts(
-                libm::exp(-(o[0] as f64)),
-                reference_count_prob(cfg, doc, s),
-                &mut p,
-            );
+            cfg.experts(libm::exp(-(o[0] as f64)), p_a, &mut p);
             p
         })
         .collect();
@@ -497,6 +694,9 @@ mod tests {
 
     fn small() -> AdaptConfig {
         AdaptConfig {
+            match_min: 3,
+            match_bits: 9,
+            match_max: 12,
             blends: vec![0.3, 0.8],
             blend_prior: 0.05,
             window: 300,
@@ -529,6 +729,7 @@ mod tests {
     fn counts_are_a_distribution_over_bytes() {
         let doc = text();
         let cfg = small();
+        let mut matched = 0;
         for s in [0, 1, 2, 50, 400, 2000] {
             let mut d = doc[..=s].to_vec();
             let total: f64 = (0..=255u8)
@@ -538,7 +739,23 @@ mod tests {
                 })
                 .sum();
             assert!((total - 1.0).abs() < 1e-12, "position {s}: {total}");
+            // With the match: the same mixture for some hit statistics.
+            if let Some(m) = reference_match(&cfg, &d, s) {
+                let (hits, tries) = (vec![3u32; 10], vec![5u32; 10]);
+                let total: f64 = (0..=255u8)
+                    .map(|x| {
+                        d[s] = x;
+                        with_match(reference_count_prob(&cfg, &d, s), x, Some(m), &hits, &tries)
+                    })
+                    .sum();
+                assert!(
+                    (total - 1.0).abs() < 1e-12,
+                    "position {s} with a match: {total}"
+                );
+                matched += 1;
+            }
         }
+        assert!(matched >= 2, "the text repeats: positions with a match");
     }
 
     #[test]
@@ -547,7 +764,7 @@ mod tests {
         let cfg = small();
         let m = Adaptive::new(HashModel::new(3), cfg.clone()).unwrap();
         let c = m.context();
-        assert_eq!(c, 7 + 300 + 3);
+        assert_eq!(c, 7 + 2 * 300 + 12);
         let t = doc.len() - 1;
         let mut whole = [0f32];
         m.surprisals(&doc, t..t + 1, &mut whole);
