@@ -262,6 +262,10 @@ pub struct VerifyArgs {
     /// Seed of the random chunkings.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also check the surprisals behind bits/byte (`eval`), which may adapt to the document:
+    /// whole documents vs 1/2/3 threads and the random chunkings, bit for bit.
+    #[arg(long)]
+    pub surprisals: bool,
 }
 
 /// `bltpatch eval`.

@@ -898,3 +898,21 @@ fn adapt_changes_bits_per_byte_and_keeps_the_boundaries() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(eval(dir.path())["bits_per_byte"], before["bits_per_byte"]);
 }
+
+/// `verify --surprisals` also checks the adapting surprisals of the default model across
+/// threads and chunkings.
+#[test]
+fn verify_checks_the_surprisals_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dataset("heldout/si_ui.txt");
+    let o = run(
+        &["verify", "--surprisals", text.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("0 mismatches; surprisals: 0 mismatches"),
+        "{}",
+        stdout(&o)
+    );
+}

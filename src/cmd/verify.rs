@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use bltpatch::{
     EntropyModel, PatchConfig, Scheme, StreamingDecoder, entropies_chunked_into,
-    lengths_from_entropies, patch_starts, segment_chunked,
+    lengths_from_entropies, patch_starts, segment_chunked, surprisals_chunked_into,
 };
 
 use crate::args::VerifyArgs;
@@ -81,6 +81,24 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
                 .map(|(i, _)| (i, bltpatch::DEFAULT_CHUNK_LEN))
                 .collect();
             runs.extend(chunkings.iter().map(|&c| (1, c)));
+            if args.surprisals {
+                let mut whole = vec![0f32; doc.len()];
+                model.model.surprisals(doc, 0..doc.len(), &mut whole);
+                for &(p, chunk) in &runs {
+                    let mut parts = Vec::with_capacity(doc.len());
+                    pools[p].install(|| {
+                        surprisals_chunked_into(model.model, doc, chunk, |part| {
+                            parts.extend_from_slice(part)
+                        })
+                    });
+                    report.surprisal_mismatches += whole.len().abs_diff(parts.len())
+                        + whole
+                            .iter()
+                            .zip(&parts)
+                            .filter(|(a, b)| a.to_bits() != b.to_bits())
+                            .count();
+                }
+            }
             for (p, chunk) in runs {
                 let (c_lengths, c_h) = pools[p].install(|| {
                     let mut c_h = Vec::with_capacity(doc.len());
@@ -91,10 +109,15 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             }
         }
         progress.finish();
-        any |= report.mismatches > 0;
+        any |= report.mismatches + report.surprisal_mismatches > 0;
+        let surprisals = if args.surprisals {
+            format!("; surprisals: {} mismatches", report.surprisal_mismatches)
+        } else {
+            String::new()
+        };
         println!(
             "{}: {} bytes, {} documents, {} patches; batch vs streaming vs 1/2/3 threads vs \
-             chunks of {:?} bytes: {} mismatches",
+             chunks of {:?} bytes: {} mismatches{surprisals}",
             crate::common::display(&f.path),
             bytes,
             docs.len(),
@@ -114,6 +137,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
 struct Tally {
     patches: usize,
     mismatches: usize,
+    surprisal_mismatches: usize,
 }
 
 impl Tally {
