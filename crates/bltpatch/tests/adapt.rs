@@ -97,6 +97,49 @@ fn every_chunking_and_thread_count_gives_the_same_bits() {
     }
 }
 
+/// Every committed slice, one after the other (326 KB): longer than twice the default's window,
+/// so that ranges and chunks warm up counts and matches from a window that slides.
+fn long_text() -> Vec<u8> {
+    let dir = root().join("datasets/heldout");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_default_window_slides_exactly_on_long_text() {
+    let model = Model::default_model();
+    let doc = long_text();
+    let w = AdaptConfig::default().window;
+    assert!(doc.len() > 4 * w);
+    let mut whole = vec![0f32; doc.len()];
+    model.surprisals(&doc, 0..doc.len(), &mut whole);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for chunk in [20_000, 70_001] {
+        let mut got = Vec::new();
+        pool.install(|| surprisals_chunked_into(&model, &doc, chunk, |s| got.extend_from_slice(s)));
+        assert!(got == whole, "chunks of {chunk}");
+    }
+    // The plain reference, well past two windows.
+    let range = 3 * w..3 * w + 150;
+    let want = reference_surprisals(
+        &default_with(None),
+        &AdaptConfig::default(),
+        &doc,
+        range.clone(),
+    );
+    assert_eq!(want, whole[range]);
+}
+
 #[test]
 fn boundaries_are_those_of_the_model_without_adaptation() {
     let (with, without) = (Model::default_model(), default_with(None));
