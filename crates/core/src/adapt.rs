@@ -586,7 +586,7 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
         let mut s_m = vec![0f32; SURPRISAL_BLOCK.min(range.end - first)];
         for s in first..range.end {
             let k = s - first;
-            if k % SURPRISAL_BLOCK == 0 {
+            if k.is_multiple_of(SURPRISAL_BLOCK) {
                 let block = s..range.end.min(s + SURPRISAL_BLOCK);
                 self.inner
                     .surprisals(doc, block.clone(), &mut s_m[..block.len()]);
