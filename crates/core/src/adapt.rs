@@ -50,7 +50,7 @@
 //! (`E` experts, running sums). Memory: `2 · 256 · (1 + 256 + (J - 1) · 2^row_bits)` bytes of
 //! counts and `4 · 2^match_bits` of match table per call (the default: 24 MB and 1 MB, pages
 //! touched only where counts land). On one thread the default's adaptation runs at about
-//! 2.4 MB/s, its model's 256-way head at 0.5 MB/s (`cargo bench --bench adapt`).
+//! 2.9 MB/s, its model's 256-way head at 0.5 MB/s (`cargo bench --bench adapt`).
 //!
 //! # Bounded context and exact arithmetic
 //!
