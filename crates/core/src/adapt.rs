@@ -23,8 +23,9 @@
 //!    same table slot as the last `L` bytes, and, if at least `L` bytes before `p` equal those
 //!    before `t` (`n` of them, counted up to [`AdaptConfig::match_max`]), predicts `y = x[p]`:
 //!    `p_a' = q · [x = y] + (1 - q) · p_a`, where `q = (hits + 1/2) / (tries + 1)` over the
-//!    window's bytes whose match had the same length bucket `min(n, match_max) - L`. Long
-//!    repeats (UI strings, code, logs) then cost a fraction of a bit per byte;
+//!    window's bytes whose match had the same length bucket `min(n, match_max) - L`. A second
+//!    match model of a longer `L'` ([`AdaptConfig::match_long`]) applies the same way on top.
+//!    Long repeats (UI strings, code, logs) then cost a fraction of a bit per byte;
 //! 3. the **uniform** distribution, `1/256`;
 //! 4. **blends** `λ · p_m + (1 - λ) · p_a` for a few fixed `λ` ([`AdaptConfig::blends`]), for
 //!    text where the model and the counts each know part of what comes next.
@@ -45,11 +46,11 @@
 //! # Cost
 //!
 //! A range of `n` bytes costs the wrapped model's surprisals over `n + K` positions, `W` count
-//! updates of warm-up plus two per byte (`J + 1` orders each), `2W` match-table insertions of
-//! warm-up plus one look-up and one insertion per byte, and `O(E)` per byte for the weights
+//! updates of warm-up plus two per byte (`J + 1` orders each), per match model `2W` table
+//! insertions of warm-up plus one look-up and one insertion per byte, and `O(E)` per byte for the weights
 //! (`E` experts, running sums). Memory: `2 · 256 · (1 + 256 + (J - 1) · 2^row_bits)` bytes of
-//! counts and `4 · 2^match_bits` of match table per call (the default: 24 MB and 1 MB, pages
-//! touched only where counts land). On one thread the default's adaptation runs at about
+//! counts and `8 · 2^match_bits` of table per match model per call (the default: 24 MB and
+//! twice 2 MB, pages touched only where counts land), and `O(W + K)` more. On one thread the default's adaptation runs at about
 //! 2.9 MB/s, its model's 256-way head at 0.5 MB/s (`cargo bench --bench adapt`).
 //!
 //! # Bounded context and exact arithmetic
@@ -139,6 +140,10 @@ pub struct AdaptConfig {
     /// The match table has `2^match_bits` slots (8 to 24).
     #[cfg_attr(feature = "serde", serde(default))]
     pub match_bits: u32,
+    /// `L'`: a second match model for the last `L'` bytes (`L < L' <= match_max`; 0: none),
+    /// applied to the counts expert after the first: `p_a'' = q' · [x = y'] + (1 - q') · p_a'`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub match_long: usize,
     /// Match lengths are measured up to this many bytes (`L` to 255).
     #[cfg_attr(feature = "serde", serde(default))]
     pub match_max: usize,
@@ -157,6 +162,7 @@ impl Default for AdaptConfig {
             blends: vec![0.25, 0.5, 0.75],
             blend_prior: 0.15,
             match_min: 6,
+            match_long: 20,
             match_bits: 18,
             match_max: 32,
         }
@@ -232,6 +238,18 @@ impl AdaptConfig {
         if self.match_max > 255 || self.match_bits > 24 {
             return Err("adapt.match_max must be at most 255, adapt.match_bits at most 24".into());
         }
+        if self.match_long > 0 && !(self.match_min > 0 && self.match_long > self.match_min) {
+            return Err(format!(
+                "adapt.match_long must be 0 or more than match_min, not {}",
+                self.match_long
+            ));
+        }
+        if self.match_long > self.match_max.max(self.match_min) {
+            return Err(format!(
+                "adapt.match_long must be at most match_max, not {}",
+                self.match_long
+            ));
+        }
         if self.match_min > 0 {
             if !(2..=32).contains(&self.match_min) {
                 return Err(format!(
@@ -268,6 +286,14 @@ impl AdaptConfig {
             .iter()
             .copied()
             .chain(self.blends.iter().map(|_| self.blend_prior))
+    }
+
+    /// The lengths `L` (then `L'`) of the match models in use, in the order they apply.
+    fn match_lengths(&self) -> Vec<usize> {
+        [self.match_min, self.match_long]
+            .into_iter()
+            .filter(|&l| l > 0)
+            .collect()
     }
 
     /// `J`, the highest count order.
@@ -323,9 +349,9 @@ fn back_off(cfg: &AdaptConfig, counts: impl Iterator<Item = (u32, u32)>) -> f64 
 }
 
 /// The match table slot of position `i`: a hash of `doc[i-L .. i)`. Requires `i >= L`.
-fn match_slot(cfg: &AdaptConfig, doc: &[u8], i: usize) -> usize {
+fn match_slot(cfg: &AdaptConfig, doc: &[u8], i: usize, l: usize) -> usize {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for &b in &doc[i - cfg.match_min..i] {
+    for &b in &doc[i - l..i] {
         h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - cfg.match_bits)) as usize
@@ -334,13 +360,13 @@ fn match_slot(cfg: &AdaptConfig, doc: &[u8], i: usize) -> usize {
 /// The match at `s` given the candidate position `p` (`p < s`, `p >= s - W`, same slot): the
 /// predicted byte `doc[p]` and the length bucket `min(n, match_max) - L`, where `n` is the
 /// number of equal bytes before `p` and before `s`; none when `n < L`.
-fn match_at(cfg: &AdaptConfig, doc: &[u8], p: usize, s: usize) -> Option<(u8, u8)> {
+fn match_at(cfg: &AdaptConfig, doc: &[u8], p: usize, s: usize, l: usize) -> Option<(u8, u8)> {
     let mut n = 0;
     while n < cfg.match_max && n < p && doc[p - 1 - n] == doc[s - 1 - n] {
         n += 1;
     }
     // `match_max <= 255`, so the bucket fits.
-    (n >= cfg.match_min).then(|| (doc[p], (n - cfg.match_min) as u8))
+    (n >= l).then(|| (doc[p], (n - l) as u8))
 }
 
 /// The counts expert with the match: `q · [x = y] + (1 - q) · p_a`, `q = (hits + 1/2) /
@@ -356,47 +382,58 @@ fn with_match(p_a: f64, x: u8, m: Option<(u8, u8)>, hits: &[u32], tries: &[u32])
     }
 }
 
-/// The fast path's match state: the latest position of each slot, and the hit statistics of the
-/// matches of the window's bytes per length bucket.
+/// The fast path's state of one match model (`L` = `min`): the latest position of each slot,
+/// and the hit statistics of the matches of the window's bytes per length bucket.
 struct Matcher<'c> {
     cfg: &'c AdaptConfig,
+    min: usize,
     /// `position + 1` of the latest inserted position of each slot (0: none).
     table: Vec<u64>,
     hits: Vec<u32>,
     tries: Vec<u32>,
+    /// The matches of the last `W + 1` positions (position modulo `W + 1`).
+    recent: Vec<Option<(u8, u8)>>,
 }
 
 impl<'c> Matcher<'c> {
-    fn new(cfg: &'c AdaptConfig) -> Self {
-        let (slots, buckets) = if cfg.match_min > 0 {
-            (1 << cfg.match_bits, cfg.match_max - cfg.match_min + 1)
-        } else {
-            (0, 0)
-        };
+    fn new(cfg: &'c AdaptConfig, min: usize) -> Self {
+        let buckets = cfg.match_max - min + 1;
         Self {
             cfg,
-            table: vec![0; slots],
+            min,
+            table: vec![0; 1 << cfg.match_bits],
             hits: vec![0; buckets],
             tries: vec![0; buckets],
+            recent: vec![None; cfg.window + 1],
         }
     }
 
     /// The match of `s` from the positions inserted so far (all of `[s - W, s)` among them).
     fn find(&self, doc: &[u8], s: usize) -> Option<(u8, u8)> {
-        if self.cfg.match_min == 0 || s < self.cfg.match_min {
+        if s < self.min {
             return None;
         }
-        let p = self.table[match_slot(self.cfg, doc, s)] as usize;
+        // `p <= s` always (only earlier positions are inserted).
+        let p = self.table[match_slot(self.cfg, doc, s, self.min)] as usize;
         if p == 0 || p - 1 + self.cfg.window < s {
             return None;
         }
-        match_at(self.cfg, doc, p - 1, s)
+        match_at(self.cfg, doc, p - 1, s, self.min)
     }
 
-    fn insert(&mut self, doc: &[u8], i: usize) {
-        if self.cfg.match_min > 0 && i >= self.cfg.match_min {
-            self.table[match_slot(self.cfg, doc, i)] = i as u64 + 1;
+    /// Inserts position `i` into the table, records its match `m` and counts it.
+    fn enter(&mut self, doc: &[u8], i: usize, m: Option<(u8, u8)>) {
+        if i >= self.min {
+            self.table[match_slot(self.cfg, doc, i, self.min)] = i as u64 + 1;
         }
+        self.recent[i % (self.cfg.window + 1)] = m;
+        self.count(doc[i], m, true);
+    }
+
+    /// Removes the statistics of the match of position `i` (leaving the window).
+    fn leave(&mut self, doc: &[u8], i: usize) {
+        let m = self.recent[i % (self.cfg.window + 1)];
+        self.count(doc[i], m, false);
     }
 
     /// Adds (`add`) or removes the statistics of the match `m` of the byte `x`.
@@ -555,23 +592,23 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
         for i in first.saturating_sub(cfg.window)..first {
             counts.update(doc, i, true);
         }
-        // Matches of the positions from `lo` on (the window of `first` and after), kept for
-        // the last `W + 1` positions; the table is filled from a window further back so that
-        // each of them sees its own window.
+        // Matches of the positions from `lo` on (the window of `first` and after); each table
+        // is filled from a window further back so that each of them sees its own window.
         let lo = first.saturating_sub(cfg.window);
-        let ring = cfg.window + 1;
-        let mut matcher = Matcher::new(cfg);
-        let mut matches: Vec<Option<(u8, u8)>> = Vec::new();
-        if cfg.match_min > 0 {
-            matches.resize(ring, None);
+        let mut matchers: Vec<Matcher> = cfg
+            .match_lengths()
+            .into_iter()
+            .map(|l| Matcher::new(cfg, l))
+            .collect();
+        for mt in &mut matchers {
             for i in lo.saturating_sub(cfg.window)..lo {
-                matcher.insert(doc, i);
+                if i >= mt.min {
+                    mt.table[match_slot(cfg, doc, i, mt.min)] = i as u64 + 1;
+                }
             }
             for i in lo..first {
-                let m = matcher.find(doc, i);
-                matches[i % ring] = m;
-                matcher.insert(doc, i);
-                matcher.count(doc[i], m, true);
+                let m = mt.find(doc, i);
+                mt.enter(doc, i, m);
             }
         }
         // Fixed-point log-probabilities of each expert for the last `K + 1` positions, and
@@ -601,10 +638,10 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
                 }
             }
             let mut p_a = counts.prob(doc, s);
-            if cfg.match_min > 0 {
-                let m = matcher.find(doc, s);
-                p_a = with_match(p_a, doc[s], m, &matcher.hits, &matcher.tries);
-                matches[s % ring] = m;
+            let mut found = [None; 2];
+            for (mt, f) in matchers.iter().zip(&mut found) {
+                *f = mt.find(doc, s);
+                p_a = with_match(p_a, doc[s], *f, &mt.hits, &mt.tries);
             }
             cfg.experts(model_prob(s_m[k % SURPRISAL_BLOCK]), p_a, &mut p);
             if s >= range.start {
@@ -618,14 +655,13 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
             if s >= cfg.window {
                 let old = s - cfg.window;
                 counts.update(doc, old, false);
-                if cfg.match_min > 0 {
-                    matcher.count(doc[old], matches[old % ring], false);
+                for mt in &mut matchers {
+                    mt.leave(doc, old);
                 }
             }
             counts.update(doc, s, true);
-            if cfg.match_min > 0 {
-                matcher.insert(doc, s);
-                matcher.count(doc[s], matches[s % ring], true);
+            for (mt, &f) in matchers.iter_mut().zip(&found) {
+                mt.enter(doc, s, f);
             }
         }
     }
@@ -656,17 +692,18 @@ pub fn reference_count_prob(cfg: &AdaptConfig, doc: &[u8], s: usize) -> f64 {
     )
 }
 
-/// The match of `doc[s]`, found plainly: the latest `p` in `[max(L, s - W), s)` whose slot is
-/// that of `s` (the fast path's table keeps exactly that position), then [`match_at`].
-fn reference_match(cfg: &AdaptConfig, doc: &[u8], s: usize) -> Option<(u8, u8)> {
-    if cfg.match_min == 0 || s < cfg.match_min {
+/// The match of `doc[s]` by the match model of length `l`, found plainly: the latest `p` in
+/// `[max(l, s - W), s)` whose slot is that of `s` (the fast path's table keeps exactly that
+/// position), then [`match_at`].
+fn reference_match(cfg: &AdaptConfig, doc: &[u8], s: usize, l: usize) -> Option<(u8, u8)> {
+    if s < l {
         return None;
     }
-    let slot = match_slot(cfg, doc, s);
-    (s.saturating_sub(cfg.window).max(cfg.match_min)..s)
+    let slot = match_slot(cfg, doc, s, l);
+    (s.saturating_sub(cfg.window).max(l)..s)
         .rev()
-        .find(|&p| match_slot(cfg, doc, p) == slot)
-        .and_then(|p| match_at(cfg, doc, p, s))
+        .find(|&p| match_slot(cfg, doc, p, l) == slot)
+        .and_then(|p| match_at(cfg, doc, p, s, l))
 }
 
 /// [`Adaptive::surprisals`] computed plainly: the wrapped model's surprisal of each byte on its
@@ -681,26 +718,32 @@ pub fn reference_surprisals<M: EntropyModel>(
 ) -> Vec<f32> {
     let first = range.start.saturating_sub(cfg.memory);
     let lo = first.saturating_sub(cfg.window);
-    // matches[i - lo]: the match of doc[i], found once per position.
-    let matches: Vec<Option<(u8, u8)>> = (lo..range.end)
-        .map(|i| reference_match(cfg, doc, i))
+    // matches[k][i - lo]: the match of doc[i] by the k-th match model, found once.
+    let matches: Vec<Vec<Option<(u8, u8)>>> = cfg
+        .match_lengths()
+        .into_iter()
+        .map(|l| {
+            (lo..range.end)
+                .map(|i| reference_match(cfg, doc, i, l))
+                .collect()
+        })
         .collect();
     // experts[s - first]: every expert's probability of doc[s].
     let experts: Vec<Vec<f64>> = (first..range.end)
         .map(|s| {
             let mut o = [0f32];
             inner.surprisals(doc, s..s + 1, &mut o);
-            let buckets = cfg.match_max.saturating_sub(cfg.match_min) + 1;
-            let (mut hits, mut tries) = (vec![0u32; buckets], vec![0u32; buckets]);
-            for i in s.saturating_sub(cfg.window)..s {
-                if let Some((y, b)) = matches[i - lo] {
-                    let b = b as usize;
-                    tries[b] += 1;
-                    hits[b] += (doc[i] == y) as u32;
+            let mut p_a = reference_count_prob(cfg, doc, s);
+            for found in &matches {
+                let (mut hits, mut tries) = (vec![0u32; 256], vec![0u32; 256]);
+                for i in s.saturating_sub(cfg.window)..s {
+                    if let Some((y, b)) = found[i - lo] {
+                        tries[b as usize] += 1;
+                        hits[b as usize] += (doc[i] == y) as u32;
+                    }
                 }
+                p_a = with_match(p_a, doc[s], found[s - lo], &hits, &tries);
             }
-            let p_a = reference_count_prob(cfg, doc, s);
-            let p_a = with_match(p_a, doc[s], matches[s - lo], &hits, &tries);
             let mut p = Vec::new();
             cfg.experts(model_prob(o[0]), p_a, &mut p);
             p
@@ -740,6 +783,7 @@ mod tests {
     fn small() -> AdaptConfig {
         AdaptConfig {
             match_min: 3,
+            match_long: 7,
             match_bits: 9,
             match_max: 12,
             blends: vec![0.3, 0.8],
@@ -785,7 +829,7 @@ mod tests {
                 .sum();
             assert!((total - 1.0).abs() < 1e-12, "position {s}: {total}");
             // With the match: the same mixture for some hit statistics.
-            if let Some(m) = reference_match(&cfg, &d, s) {
+            if let Some(m) = reference_match(&cfg, &d, s, cfg.match_min) {
                 let (hits, tries) = (vec![3u32; 10], vec![5u32; 10]);
                 let total: f64 = (0..=255u8)
                     .map(|x| {
