@@ -51,7 +51,7 @@
 //! (`E` experts, running sums). Memory: `2 · 256 · (1 + 256 + (J - 1) · 2^row_bits)` bytes of
 //! counts and `8 · 2^match_bits` of table per match model per call (the default: 24 MB and
 //! twice 2 MB, pages touched only where counts land), and `O(W + K)` more. On one thread the default's adaptation runs at about
-//! 2.9 MB/s, its model's 256-way head at 0.5 MB/s (`cargo bench --bench adapt`).
+//! 2.3 MB/s, its model's 256-way head at 0.5 MB/s (`cargo bench --bench adapt`).
 //!
 //! # Bounded context and exact arithmetic
 //!
