@@ -7,7 +7,9 @@
 //!
 //! - [`CONFIG_FILE`] (`config.json`): a [`Config`]: the format version ([`FORMAT_VERSION`]), the
 //!   architecture name and its hyper-parameters, the context length `C` in bytes, a training
-//!   summary and the calibrated patching thresholds ([`CalibrationRecord`]);
+//!   summary, the calibrated patching thresholds ([`CalibrationRecord`]) and, optionally, the
+//!   in-document adaptation of bits/byte ([`bltpatch_core::adapt::AdaptConfig`], which never
+//!   changes `H`);
 //! - [`WEIGHTS_FILE`] (`model.safetensors`): the tensors, in the
 //!   [safetensors](https://huggingface.co/docs/safetensors) format (little-endian, C order), so that
 //!   numpy (`safetensors.numpy.load_file`) and PyTorch read them directly. The header metadata
