@@ -47,14 +47,14 @@
 //!
 //! A range of `n` bytes costs the wrapped model's surprisals over `n + K` positions, `W` count
 //! updates of warm-up plus two per byte (`J + 1` orders each), per match model `2W` table
-//! insertions of warm-up plus one look-up and one insertion per byte, and `O(E)` per byte for the weights
-//! (`E` experts, running sums). Memory: `2 · 256 · (1 + 256 + (J - 1) · 2^row_bits)` bytes of
-//! counts and `8 · 2^match_bits` of table per match model (the default: 24 MB and twice 2 MB),
-//! kept per thread for its next call with the same parameters (each call returns them to zero
-//! by letting its last window's events leave and emptying the slots it filled, cheaper than
-//! fresh zeroed pages), and `O(W + K)` more per call. On one thread the default's adaptation
-//! runs at about
-//! 2.3 MB/s, its model's 256-way head at 0.5 MB/s (`cargo bench --bench adapt`).
+//! insertions of warm-up plus one look-up and one insertion per byte, and `O(E)` per byte for
+//! the weights (`E` experts, running sums). Memory: `2 · 256 · (1 + 256 + (J - 1) ·
+//! 2^row_bits)` bytes of counts and `8 · 2^match_bits` of table per match model (the default:
+//! 24 MB and twice 2 MB), kept per thread for its next call with the same parameters (each call
+//! returns them to zero by letting its last window's events leave and emptying the slots it
+//! filled, cheaper than fresh zeroed pages), and `O(W + K)` more per call. On one thread the
+//! default's adaptation runs at about 2.3 MB/s, its model's 256-way head at 0.5 MB/s
+//! (`cargo bench --bench adapt`).
 //!
 //! # Bounded context and exact arithmetic
 //!
