@@ -9,11 +9,13 @@
 
 use std::hint::black_box;
 use std::ops::Range;
-use std::time::Instant;
+
+mod common;
 
 use bltpatch::adapt::{AdaptConfig, Adaptive};
 use bltpatch::checkpoint::{Config, Weights};
 use bltpatch::{EntropyModel, EntropyStream, Model};
+use common::best;
 
 fn text() -> Vec<u8> {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -45,17 +47,6 @@ impl EntropyModel for Free {
     fn stream(&self) -> Box<dyn EntropyStream + '_> {
         unimplemented!("not timed")
     }
-}
-
-/// Best of `runs` wall-clock seconds.
-fn best(runs: usize, mut f: impl FnMut()) -> f64 {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 fn main() {

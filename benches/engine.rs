@@ -21,11 +21,14 @@
 //! Run: `cargo bench --bench engine` (about four minutes on two cores).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 use bltpatch::{EntropyModel, PatchConfig, Rule, segment_chunked};
 use bltpatch_engine::hashmlp::{HashMlpConfig, HashMlpModel};
 use bltpatch_engine::{ConvConfig, ConvModel};
+use common::best;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 /// Positions evaluated together by the engine's batch path.
@@ -183,18 +186,6 @@ fn engine(c: &mut Criterion) {
         }
         g.finish();
     }
-}
-
-/// The fastest of `runs` timings of `f` (after one untimed call), in seconds.
-fn best(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 /// One line per preset: bytes/s at 1 and 2 threads, achieved GFLOP/s against sgemm on the same

@@ -425,11 +425,16 @@ impl<'c> Matcher<'c> {
         match_at(self.cfg, doc, p - 1, s, self.min)
     }
 
+    /// Writes `value` into the slot of position `i` (`i + 1` inserts it, 0 empties the slot).
+    fn set_slot(&mut self, doc: &[u8], i: usize, value: u64) {
+        if i >= self.min {
+            self.table[match_slot(self.cfg, doc, i, self.min)] = value;
+        }
+    }
+
     /// Inserts position `i` into the table, records its match `m` and counts it.
     fn enter(&mut self, doc: &[u8], i: usize, m: Option<(u8, u8)>) {
-        if i >= self.min {
-            self.table[match_slot(self.cfg, doc, i, self.min)] = i as u64 + 1;
-        }
+        self.set_slot(doc, i, i as u64 + 1);
         self.recent[i % (self.cfg.window + 1)] = m;
         self.count(doc[i], m, true);
     }
@@ -631,9 +636,7 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
             .collect();
         for mt in &mut matchers {
             for i in lo.saturating_sub(cfg.window)..lo {
-                if i >= mt.min {
-                    mt.table[match_slot(cfg, doc, i, mt.min)] = i as u64 + 1;
-                }
+                mt.set_slot(doc, i, i as u64 + 1);
             }
             for i in lo..first {
                 let m = mt.find(doc, i);
@@ -701,8 +704,8 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
         let tables = matchers
             .into_iter()
             .map(|mut mt| {
-                for i in lo.saturating_sub(cfg.window).max(mt.min)..range.end {
-                    mt.table[match_slot(cfg, doc, i, mt.min)] = 0;
+                for i in lo.saturating_sub(cfg.window)..range.end {
+                    mt.set_slot(doc, i, 0);
                 }
                 mt.table
             })

@@ -58,50 +58,27 @@ pub trait EntropyStream: Send {
     fn reset(&mut self);
 }
 
-impl<M: EntropyModel + ?Sized> EntropyModel for &M {
-    fn context(&self) -> usize {
-        (**self).context()
-    }
-    fn entropies(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
-        (**self).entropies(doc, range, out)
-    }
-    fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
-        (**self).surprisals(doc, range, out)
-    }
-    fn stream(&self) -> Box<dyn EntropyStream + '_> {
-        (**self).stream()
-    }
+/// `EntropyModel` for the pointer types `$p<M>`: every method forwards to the model.
+macro_rules! forward_entropy_model {
+    ($($p:ty),*) => {$(
+        impl<M: EntropyModel + ?Sized> EntropyModel for $p {
+            fn context(&self) -> usize {
+                (**self).context()
+            }
+            fn entropies(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
+                (**self).entropies(doc, range, out)
+            }
+            fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
+                (**self).surprisals(doc, range, out)
+            }
+            fn stream(&self) -> Box<dyn EntropyStream + '_> {
+                (**self).stream()
+            }
+        }
+    )*};
 }
 
-impl<M: EntropyModel + ?Sized> EntropyModel for std::sync::Arc<M> {
-    fn context(&self) -> usize {
-        (**self).context()
-    }
-    fn entropies(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
-        (**self).entropies(doc, range, out)
-    }
-    fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
-        (**self).surprisals(doc, range, out)
-    }
-    fn stream(&self) -> Box<dyn EntropyStream + '_> {
-        (**self).stream()
-    }
-}
-
-impl<M: EntropyModel + ?Sized> EntropyModel for Box<M> {
-    fn context(&self) -> usize {
-        (**self).context()
-    }
-    fn entropies(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
-        (**self).entropies(doc, range, out)
-    }
-    fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
-        (**self).surprisals(doc, range, out)
-    }
-    fn stream(&self) -> Box<dyn EntropyStream + '_> {
-        (**self).stream()
-    }
-}
+forward_entropy_model!(&M, Box<M>, std::sync::Arc<M>);
 
 /// A generic [`EntropyStream`] for any model: it keeps the last `C` bytes and asks the model's
 /// batch path for the entropy of the position after them. Correct for every model that honours
