@@ -81,6 +81,11 @@ pub struct TrainArgs {
     /// Continue the run saved in the output directory (weights, optimizer state, step, clock).
     #[arg(long)]
     pub resume: bool,
+    /// Start from the weights of this checkpoint instead of random ones (fine-tuning, or more
+    /// training with a new schedule): same --arch, its architecture; a fresh optimizer and
+    /// schedule. The new config.json records it (directory name, SHA-256 of its weights).
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Worker threads for training (default: all cores).
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,

@@ -799,6 +799,53 @@ fn train_hashmlp_then_segment_verify_and_resume() {
         1,
         "hashmlp",
     );
+
+    // --init: a new run from the checkpoint's weights and architecture, recorded in config.json.
+    let init = |extra: &[&str]| {
+        let args = [
+            "train",
+            corpus,
+            "--arch",
+            "hashmlp",
+            "--init",
+            "fast",
+            "-o",
+            "tuned",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "-q",
+        ];
+        run(&[&args[..], extra].concat(), dir.path())
+    };
+    let o = init(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 steps"), "{}", stdout(&o));
+    let tuned: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("tuned/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(tuned["architecture"], config["architecture"]);
+    assert_eq!(tuned["training"]["init"]["file"], "fast");
+    assert_eq!(tuned["training"]["preset"], "tiny");
+    assert_error(
+        &init(&["--preset", "small"]),
+        1,
+        "--preset does not apply with --init",
+    );
+    assert_error(&init(&["--resume"]), 2, "--resume");
+    assert_error(
+        &run(
+            &[
+                "train", corpus, "--init", "fast", "-o", "c", "--steps", "1", "-q",
+            ],
+            dir.path(),
+        ),
+        1,
+        "hashmlp",
+    );
 }
 
 #[test]

@@ -43,6 +43,21 @@ fn run_burn(args: TrainArgs) -> Result<ExitCode> {
     }
     let mut opts = bltpatch_model::TrainOptions::new(args.corpus, args.output);
     opts.family = family;
+    if let Some(dir) = args.init {
+        if let Some(flag) = [
+            ("--preset", args.preset.is_some()),
+            ("--context", args.context.is_some()),
+        ]
+        .iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+        {
+            bail!(
+                "{flag} does not apply with --init: the architecture is that of {}",
+                dir.display()
+            );
+        }
+        opts.init_from = Some(dir);
+    }
     if let Some(p) = args.preset {
         opts.preset = p;
     }
@@ -112,6 +127,7 @@ fn run_ngram(args: TrainArgs) -> Result<ExitCode> {
         ("--lr", args.lr.is_some()),
         ("--seed", args.seed.is_some()),
         ("--resume", args.resume),
+        ("--init", args.init.is_some()),
         ("--backend", args.backend != BackendName::Flex),
     ];
     if let Some((flag, _)) = conv_only.iter().find(|(_, given)| *given) {

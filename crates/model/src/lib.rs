@@ -66,6 +66,10 @@
 //!   [`RESUME_FILE`] (written atomically first) holds the weights, the AdamW moments and the
 //!   loop state (step, RNG state, elapsed time, hyper-parameters), so `resume: true` continues
 //!   exactly: a test checks that 3 + 3 resumed steps give the bits of 6 uninterrupted ones.
+//! - **Starting from a checkpoint**: `init_from` starts a new run (fresh optimizer, schedule and
+//!   sampler) from the weights and architecture of a finished checkpoint of the same family:
+//!   fine-tuning, or more training of a model whose schedule has ended; `config.json` records
+//!   the start (`training.init`: the directory's name, the size and SHA-256 of its weights).
 //! - **The end**: the held-out text (capped at `max_eval_bytes`, 1 MiB) is scored with the
 //!   canonical engine, giving the held-out bits/byte and the entropies on which the
 //!   rule's parameter for `target_patch_size` (4.5; the budget rule by default,

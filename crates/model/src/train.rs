@@ -106,6 +106,15 @@ pub struct TrainOptions {
     /// and backend from these options. The optimizer moments, step count, RNG state and clock
     /// continue exactly.
     pub resume: bool,
+    /// Start from the weights of this checkpoint (a `config.json` and `model.safetensors` of
+    /// the same family, tables stored as `F16` widened exactly) instead of a random
+    /// initialisation: fine-tuning on new text, or training a finished model further with a new
+    /// schedule. The architecture comes from that checkpoint (`preset`, `arch` and `context`
+    /// are not used); the optimizer moments, the learning-rate schedule, the step count and the
+    /// sampler start afresh. The checkpoint written records where it started (the directory's
+    /// name, the size and SHA-256 of its weights file) as `training.init`. Not with `resume` (a
+    /// resumed run keeps its own start).
+    pub init_from: Option<PathBuf>,
     /// Mean patch length that the stored rule is calibrated for (4.5, as in BLT).
     pub target_patch_size: f64,
     /// Which rule's parameter is calibrated and stored ([`CalibrationTarget::Budget`]).
@@ -157,6 +166,7 @@ impl TrainOptions {
             backend: Backend::Flex,
             threads: None,
             resume: false,
+            init_from: None,
             target_patch_size: 4.5,
             calibration_target: CalibrationTarget::Budget,
             family_hyper: FamilyHyper::default(),
@@ -207,6 +217,9 @@ impl TrainOptions {
         }
         if self.threads == Some(0) || self.eval_every == 0 {
             return bad("threads and eval interval must be >= 1".into());
+        }
+        if self.resume && self.init_from.is_some() {
+            return bad("a resumed run keeps the weights it started from: drop the initial checkpoint or resume".into());
         }
         if matches!(self.context, Some(c) if c == 0 || c > 1 << 16) {
             return bad("context must be in 1..=65536".into());
@@ -386,6 +399,10 @@ struct ResumeState {
     train_bpb_ema: Option<f64>,
     val_bpb: Option<f64>,
     corpus: Vec<(PathBuf, usize)>,
+    /// The weights the run started from (`TrainOptions::init_from`), by file name, size and
+    /// SHA-256; `None` for a random initialisation.
+    #[serde(default)]
+    init: Option<bltpatch_checkpoint::CorpusFile>,
 }
 
 /// Trains an entropy model and writes its checkpoint to `opts.output` (see the crate docs).
@@ -413,6 +430,55 @@ pub fn train(opts: &TrainOptions) -> Result<TrainReport, ModelError> {
             .install(run),
         None => run(),
     }
+}
+
+/// The checkpoint a run starts from (`TrainOptions::init_from`).
+struct Init<F: Family> {
+    /// Its architecture.
+    cfg: F::Config,
+    /// Its preset's name as its training summary records it (`custom` when it does not).
+    preset: String,
+    /// Its weights.
+    weights: Weights,
+    /// The directory's name, the size and SHA-256 of its weights file.
+    described: bltpatch_checkpoint::CorpusFile,
+}
+
+/// Reads the checkpoint `dir` that a run starts from (`TrainOptions::init_from`).
+fn read_init<F: Family>(dir: &Path) -> Result<Init<F>, ModelError> {
+    let foreign = |reason: String| ModelError::ForeignCheckpoint {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let config = read_config(dir)?;
+    if config.arch != F::ARCH {
+        return Err(foreign(format!(
+            "it holds a {:?} model, not a {:?} model",
+            config.arch,
+            F::ARCH
+        )));
+    }
+    let cfg: F::Config = serde_json::from_value(config.architecture.clone())
+        .map_err(|e| foreign(format!("unreadable architecture: {e}")))?;
+    F::validate(&cfg).map_err(|e| foreign(format!("invalid architecture: {e}")))?;
+    let path = dir.join(bltpatch_checkpoint::WEIGHTS_FILE);
+    let bytes = fs::read(&path).map_err(|e| ModelError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    // Named by the directory (every checkpoint's weights file has the same name).
+    let described = bltpatch_checkpoint::CorpusFile::describe(dir, &bytes);
+    let weights = Weights::from_bytes(bytes)?;
+    let preset = config.training["preset"]
+        .as_str()
+        .unwrap_or("custom")
+        .to_string();
+    Ok(Init {
+        cfg,
+        preset,
+        weights,
+        described,
+    })
 }
 
 /// Reads the resume state of `dir` (a run of the family `F`) and its hyper-parameters.
@@ -620,6 +686,8 @@ struct Trainer<'a, F: Family> {
     corpus_files: Vec<bltpatch_checkpoint::CorpusFile>,
     device: Device,
     train_device: Device,
+    /// The weights a fresh run starts from, and their description (`TrainOptions::init_from`).
+    init: Option<(Weights, bltpatch_checkpoint::CorpusFile)>,
 }
 
 impl<F: Family> Trainer<'_, F> {
@@ -630,6 +698,10 @@ impl<F: Family> Trainer<'_, F> {
             Some(read_resume::<F>(&opts.output)?)
         } else {
             None
+        };
+        let init = match &opts.init_from {
+            Some(dir) => Some(read_init::<F>(dir)?),
+            None => None,
         };
         let mut hyper = Hyper {
             preset: if opts.arch.is_some() {
@@ -662,6 +734,11 @@ impl<F: Family> Trainer<'_, F> {
                 }
                 cfg.clone()
             }
+            None if init.is_some() => {
+                let init = init.as_ref().expect("checked");
+                hyper.preset = init.preset.clone();
+                init.cfg.clone()
+            }
             None => match &opts.arch {
                 Some(a) => {
                     let invalid =
@@ -683,6 +760,7 @@ impl<F: Family> Trainer<'_, F> {
         let created = !opts.output.exists();
         check_writable(&opts.output)?;
         let trainer = Trainer::<F> {
+            init: init.map(|i| (i.weights, i.described)),
             opts,
             cfg,
             hyper,
@@ -767,13 +845,19 @@ impl<F: Family> Trainer<'_, F> {
                     train_bpb_ema: None,
                     val_bpb: None,
                     corpus: self.corpus.files(),
+                    init: self.init.as_ref().map(|(_, described)| described.clone()),
                 };
-                (
-                    F::init(cfg, hyper.seed, &self.train_device),
-                    AdamW::new(adam),
-                    SplitMix64::new(hyper.seed),
-                    state,
-                )
+                let model = match &self.init {
+                    Some((weights, _)) => F::build(cfg, &self.train_device, &mut |name, shape| {
+                        Ok(weights.float(name, Some(shape))?.1)
+                    })
+                    .map_err(|e| ModelError::ForeignCheckpoint {
+                        path: opts.init_from.clone().unwrap_or_default(),
+                        reason: format!("its weights: {e}"),
+                    })?,
+                    None => F::init(cfg, hyper.seed, &self.train_device),
+                };
+                (model, AdamW::new(adam), SplitMix64::new(hyper.seed), state)
             }
         };
         st.hyper = hyper.clone();
@@ -1133,6 +1217,10 @@ impl<F: Family> Trainer<'_, F> {
             "parameters": F::parameters(&self.cfg),
             "flops_per_byte": F::flops_per_byte(&self.cfg),
         });
+        if let Some(init) = &st.init {
+            config.training["init"] =
+                serde_json::to_value(init).expect("the description serialises");
+        }
         if st.hyper.family != FamilyHyper::default() || F::ARCH != ConvFamily::ARCH {
             config.training["family_hyper"] =
                 serde_json::to_value(st.hyper.family).expect("the hyper-parameters serialise");

@@ -367,6 +367,79 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
 }
 
 #[test]
+fn a_run_started_from_a_checkpoint_continues_its_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, warm, cold, still) = (
+        tmp.path().join("base"),
+        tmp.path().join("warm"),
+        tmp.path().join("cold"),
+        tmp.path().join("still"),
+    );
+    let first = train(&opts(&base, 60)).unwrap();
+
+    // With a learning rate too small to move a weight, one step writes the weights it read: the
+    // run starts from the checkpoint, not from a random initialisation.
+    let mut o = opts(&still, 1);
+    o.arch = None;
+    o.preset = "tiny".into();
+    o.lr = 1e-15;
+    o.init_from = Some(base.clone());
+    train(&o).unwrap();
+    let (a, b) = (weights(&base), weights(&still));
+    assert_eq!(a.len(), b.len());
+    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        let worst = va
+            .iter()
+            .zip(vb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-6, "{na}: moved by {worst}");
+    }
+
+    // Training on from it ends lower than the same steps from random weights, and the new
+    // checkpoint says where it started (the architecture comes from there, not from `preset`).
+    let mut o = opts(&warm, 20);
+    o.arch = None;
+    o.preset = "tiny".into();
+    o.init_from = Some(base.clone());
+    let warm_report = train(&o).unwrap();
+    let cold_report = train(&opts(&cold, 20)).unwrap();
+    let (w, c) = (
+        warm_report.val_bits_per_byte.unwrap(),
+        cold_report.val_bits_per_byte.unwrap(),
+    );
+    assert!(
+        w < c - 0.5,
+        "from the checkpoint {w}, from random weights {c}"
+    );
+    assert_eq!(warm_report.architecture, first.architecture);
+    let config = read_config(&warm).unwrap();
+    let init = &config.training["init"];
+    assert_eq!(init["file"], "base");
+    let bytes = std::fs::read(base.join("model.safetensors")).unwrap();
+    let described = bltpatch_checkpoint::CorpusFile::describe(&base, &bytes);
+    assert_eq!(init["sha256"], described.sha256.as_str());
+    assert_eq!(init["bytes"], bytes.len() as u64);
+    assert_eq!(config.training["steps"], 20);
+    assert!(read_config(&cold).unwrap().training.get("init").is_none());
+
+    // Not with --resume; not from another family's checkpoint.
+    let mut o = opts(&warm, 30);
+    o.init_from = Some(base.clone());
+    o.resume = true;
+    let msg = train(&o).unwrap_err().to_string();
+    assert!(msg.contains("resume"), "{msg}");
+    let mut o = opts(&tmp.path().join("conv"), 30);
+    o.family = Arch::Conv;
+    o.arch = None;
+    o.init_from = Some(base.clone());
+    let msg = train(&o).unwrap_err().to_string();
+    assert!(msg.contains("hashmlp") && msg.contains("base"), "{msg}");
+    assert!(!tmp.path().join("conv").exists());
+}
+
+#[test]
 fn presets_and_options() {
     let tmp = tempfile::tempdir().unwrap();
     let mut o = opts(&tmp.path().join("m"), 2);
