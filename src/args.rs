@@ -47,9 +47,9 @@ pub struct TrainArgs {
     /// Checkpoint directory to write (replaced atomically at every save).
     #[arg(short, long, value_name = "DIR", default_value = "bltpatch-model")]
     pub output: PathBuf,
-    /// Model architecture.
-    #[arg(long, value_enum, default_value_t = Arch::Conv)]
-    pub arch: Arch,
+    /// Model architecture (default: conv; with --init, that checkpoint's).
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
     /// Size preset of the model: tiny, small (default) or base; for `--arch hashmlp` also
     /// broad (small with a table of byte classes: the embedded default's preset).
     #[arg(long, value_name = "NAME")]
@@ -82,7 +82,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Start from the weights of this checkpoint instead of random ones (fine-tuning, or more
-    /// training with a new schedule): same --arch, its architecture; a fresh optimizer and
+    /// training with a new schedule): its family and architecture, a fresh optimizer and
     /// schedule. The new config.json records it (directory name, SHA-256 of its weights).
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub init: Option<PathBuf>,

@@ -836,15 +836,51 @@ fn train_hashmlp_then_segment_verify_and_resume() {
         "--preset does not apply with --init",
     );
     assert_error(&init(&["--resume"]), 2, "--resume");
+    // Without --arch the family is the checkpoint's; another one is refused.
+    let o = run(
+        &[
+            "train",
+            corpus,
+            "--init",
+            "fast",
+            "-o",
+            "c",
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("trained a hashmlp model"),
+        "{}",
+        stdout(&o)
+    );
     assert_error(
         &run(
             &[
-                "train", corpus, "--init", "fast", "-o", "c", "--steps", "1", "-q",
+                "train", corpus, "--arch", "conv", "--init", "fast", "-o", "d", "--steps", "1",
+                "-q",
             ],
             dir.path(),
         ),
         1,
         "hashmlp",
+    );
+    assert_error(
+        &run(
+            &[
+                "train", corpus, "--arch", "ngram", "--init", "fast", "-o", "e",
+            ],
+            dir.path(),
+        ),
+        1,
+        "--init applies to --arch conv and hashmlp only",
     );
 }
 

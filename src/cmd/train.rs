@@ -10,9 +10,29 @@ use crate::args::{Arch, BackendName, CalibratedRule, TrainArgs};
 use crate::common::read_inputs;
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
-    match args.arch {
+    match arch(&args)? {
         Arch::Conv | Arch::Hashmlp => run_burn(args),
         Arch::Ngram => run_ngram(args),
+    }
+}
+
+/// The family to train: `--arch`, else that of the `--init` checkpoint, else conv.
+fn arch(args: &TrainArgs) -> Result<Arch> {
+    if let Some(a) = args.arch {
+        return Ok(a);
+    }
+    let Some(dir) = &args.init else {
+        return Ok(Arch::Conv);
+    };
+    let config = bltpatch::checkpoint::read_config(dir)
+        .with_context(|| format!("cannot start from `{}`", dir.display()))?;
+    match config.arch.as_str() {
+        "conv" => Ok(Arch::Conv),
+        "hashmlp" => Ok(Arch::Hashmlp),
+        other => bail!(
+            "cannot start from `{}`: --init continues conv and hashmlp models, not {other}",
+            dir.display()
+        ),
     }
 }
 
@@ -28,7 +48,7 @@ fn run_burn(_: TrainArgs) -> Result<ExitCode> {
 /// A neural model (`--arch conv` or `hashmlp`), trained with burn (`bltpatch-model`).
 #[cfg(feature = "train")]
 fn run_burn(args: TrainArgs) -> Result<ExitCode> {
-    let family = match args.arch {
+    let family = match arch(&args)? {
         Arch::Hashmlp => bltpatch_model::Arch::HashMlp,
         _ => bltpatch_model::Arch::Conv,
     };
