@@ -801,16 +801,14 @@ fn train_hashmlp_then_segment_verify_and_resume() {
     );
 
     // --init: a new run from the checkpoint's weights and architecture, recorded in config.json.
-    let init = |extra: &[&str]| {
+    let init = |out: &str, extra: &[&str]| {
         let args = [
             "train",
             corpus,
-            "--arch",
-            "hashmlp",
             "--init",
             "fast",
             "-o",
-            "tuned",
+            out,
             "--steps",
             "2",
             "--batch-size",
@@ -821,7 +819,7 @@ fn train_hashmlp_then_segment_verify_and_resume() {
         ];
         run(&[&args[..], extra].concat(), dir.path())
     };
-    let o = init(&[]);
+    let o = init("tuned", &["--arch", "hashmlp"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("2 steps"), "{}", stdout(&o));
     let tuned: serde_json::Value =
@@ -831,47 +829,20 @@ fn train_hashmlp_then_segment_verify_and_resume() {
     assert_eq!(tuned["training"]["init"]["file"], "fast");
     assert_eq!(tuned["training"]["preset"], "tiny");
     assert_error(
-        &init(&["--preset", "small"]),
+        &init("tuned", &["--preset", "small"]),
         1,
         "--preset does not apply with --init",
     );
-    assert_error(&init(&["--resume"]), 2, "--resume");
+    assert_error(&init("tuned", &["--resume"]), 2, "--resume");
     // Without --arch the family is the checkpoint's; another one is refused.
-    let o = run(
-        &[
-            "train",
-            corpus,
-            "--init",
-            "fast",
-            "-o",
-            "c",
-            "--steps",
-            "1",
-            "--batch-size",
-            "2",
-            "--threads",
-            "1",
-            "-q",
-        ],
-        dir.path(),
-    );
+    let o = init("c", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("trained a hashmlp model"),
         "{}",
         stdout(&o)
     );
-    assert_error(
-        &run(
-            &[
-                "train", corpus, "--arch", "conv", "--init", "fast", "-o", "d", "--steps", "1",
-                "-q",
-            ],
-            dir.path(),
-        ),
-        1,
-        "hashmlp",
-    );
+    assert_error(&init("d", &["--arch", "conv"]), 1, "hashmlp");
     assert_error(
         &run(
             &[

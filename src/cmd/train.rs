@@ -11,7 +11,7 @@ use crate::common::read_inputs;
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     match arch(&args)? {
-        Arch::Conv | Arch::Hashmlp => run_burn(args),
+        a @ (Arch::Conv | Arch::Hashmlp) => run_burn(args, a),
         Arch::Ngram => run_ngram(args),
     }
 }
@@ -39,7 +39,7 @@ fn arch(args: &TrainArgs) -> Result<Arch> {
 /// A neural model, trained with burn (`bltpatch-model`): only in builds with the `train`
 /// feature (on by default).
 #[cfg(not(feature = "train"))]
-fn run_burn(_: TrainArgs) -> Result<ExitCode> {
+fn run_burn(_: TrainArgs, _: Arch) -> Result<ExitCode> {
     bail!(
         "this bltpatch was built without neural training (cargo feature `train`); --arch ngram still trains"
     )
@@ -47,8 +47,8 @@ fn run_burn(_: TrainArgs) -> Result<ExitCode> {
 
 /// A neural model (`--arch conv` or `hashmlp`), trained with burn (`bltpatch-model`).
 #[cfg(feature = "train")]
-fn run_burn(args: TrainArgs) -> Result<ExitCode> {
-    let family = match arch(&args)? {
+fn run_burn(args: TrainArgs, arch: Arch) -> Result<ExitCode> {
+    let family = match arch {
         Arch::Hashmlp => bltpatch_model::Arch::HashMlp,
         _ => bltpatch_model::Arch::Conv,
     };

@@ -434,6 +434,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainReport, ModelError> {
 
 /// The checkpoint a run starts from (`TrainOptions::init_from`).
 struct Init<F: Family> {
+    /// The checkpoint directory.
+    dir: PathBuf,
     /// Its architecture.
     cfg: F::Config,
     /// Its preset's name as its training summary records it (`custom` when it does not).
@@ -444,6 +446,19 @@ struct Init<F: Family> {
     described: bltpatch_checkpoint::CorpusFile,
 }
 
+/// A family's architecture from its JSON record, validated.
+fn parse_arch<F: Family>(value: serde_json::Value) -> Result<F::Config, String> {
+    let cfg: F::Config = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    F::validate(&cfg)?;
+    Ok(cfg)
+}
+
+/// Why a checkpoint whose `config.json` names the family `found` cannot serve a run of `F`,
+/// if it cannot.
+fn other_family<F: Family>(found: &str) -> Option<String> {
+    (found != F::ARCH).then(|| format!("it holds a {found:?} model, not a {:?} model", F::ARCH))
+}
+
 /// Reads the checkpoint `dir` that a run starts from (`TrainOptions::init_from`).
 fn read_init<F: Family>(dir: &Path) -> Result<Init<F>, ModelError> {
     let foreign = |reason: String| ModelError::ForeignCheckpoint {
@@ -451,16 +466,11 @@ fn read_init<F: Family>(dir: &Path) -> Result<Init<F>, ModelError> {
         reason,
     };
     let config = read_config(dir)?;
-    if config.arch != F::ARCH {
-        return Err(foreign(format!(
-            "it holds a {:?} model, not a {:?} model",
-            config.arch,
-            F::ARCH
-        )));
+    if let Some(reason) = other_family::<F>(&config.arch) {
+        return Err(foreign(reason));
     }
-    let cfg: F::Config = serde_json::from_value(config.architecture.clone())
-        .map_err(|e| foreign(format!("unreadable architecture: {e}")))?;
-    F::validate(&cfg).map_err(|e| foreign(format!("invalid architecture: {e}")))?;
+    let cfg = parse_arch::<F>(config.architecture.clone())
+        .map_err(|e| foreign(format!("invalid architecture: {e}")))?;
     let path = dir.join(bltpatch_checkpoint::WEIGHTS_FILE);
     let bytes = fs::read(&path).map_err(|e| ModelError::Io {
         path: path.clone(),
@@ -474,6 +484,7 @@ fn read_init<F: Family>(dir: &Path) -> Result<Init<F>, ModelError> {
         .unwrap_or("custom")
         .to_string();
     Ok(Init {
+        dir: dir.to_path_buf(),
         cfg,
         preset,
         weights,
@@ -498,12 +509,8 @@ fn read_resume<F: Family>(dir: &Path) -> Result<(ResumeState, F::Config, Weights
     if has_config {
         // Reject another architecture with a precise message.
         let config = read_config(dir)?;
-        if config.arch != F::ARCH {
-            return Err(foreign(format!(
-                "it holds a {:?} model, not a {:?} model trained by {TRAINER}",
-                config.arch,
-                F::ARCH
-            )));
+        if let Some(reason) = other_family::<F>(&config.arch) {
+            return Err(foreign(format!("{reason} trained by {TRAINER}")));
         }
     }
     let path = dir.join(RESUME_FILE);
@@ -534,9 +541,7 @@ fn read_resume<F: Family>(dir: &Path) -> Result<(ResumeState, F::Config, Weights
             F::ARCH
         )));
     }
-    let cfg: F::Config = serde_json::from_value(state.arch.clone())
-        .map_err(|e| foreign(format!("invalid architecture in the training state: {e}")))?;
-    F::validate(&cfg)
+    let cfg = parse_arch::<F>(state.arch.clone())
         .map_err(|e| foreign(format!("invalid architecture in the training state: {e}")))?;
     Ok((state, cfg, weights))
 }
@@ -686,8 +691,8 @@ struct Trainer<'a, F: Family> {
     corpus_files: Vec<bltpatch_checkpoint::CorpusFile>,
     device: Device,
     train_device: Device,
-    /// The weights a fresh run starts from, and their description (`TrainOptions::init_from`).
-    init: Option<(Weights, bltpatch_checkpoint::CorpusFile)>,
+    /// The checkpoint a fresh run starts from (`TrainOptions::init_from`).
+    init: Option<Init<F>>,
 }
 
 impl<F: Family> Trainer<'_, F> {
@@ -734,21 +739,14 @@ impl<F: Family> Trainer<'_, F> {
                 }
                 cfg.clone()
             }
-            None if init.is_some() => {
-                let init = init.as_ref().expect("checked");
-                hyper.preset = init.preset.clone();
-                init.cfg.clone()
-            }
-            None => match &opts.arch {
-                Some(a) => {
-                    let invalid =
-                        |e: String| ModelError::InvalidOption(format!("invalid architecture: {e}"));
-                    let cfg: F::Config =
-                        serde_json::from_value(a.clone()).map_err(|e| invalid(e.to_string()))?;
-                    F::validate(&cfg).map_err(invalid)?;
-                    cfg
+            None => match (&init, &opts.arch) {
+                (Some(init), _) => {
+                    hyper.preset = init.preset.clone();
+                    init.cfg.clone()
                 }
-                None => F::config(&opts.preset, opts.context)?,
+                (None, Some(a)) => parse_arch::<F>(a.clone())
+                    .map_err(|e| ModelError::InvalidOption(format!("invalid architecture: {e}")))?,
+                (None, None) => F::config(&opts.preset, opts.context)?,
             },
         };
         if hyper.steps.is_none() && hyper.time_budget_s.is_none() {
@@ -760,7 +758,7 @@ impl<F: Family> Trainer<'_, F> {
         let created = !opts.output.exists();
         check_writable(&opts.output)?;
         let trainer = Trainer::<F> {
-            init: init.map(|i| (i.weights, i.described)),
+            init,
             opts,
             cfg,
             hyper,
@@ -845,14 +843,14 @@ impl<F: Family> Trainer<'_, F> {
                     train_bpb_ema: None,
                     val_bpb: None,
                     corpus: self.corpus.files(),
-                    init: self.init.as_ref().map(|(_, described)| described.clone()),
+                    init: self.init.as_ref().map(|i| i.described.clone()),
                 };
                 let model = match &self.init {
-                    Some((weights, _)) => F::build(cfg, &self.train_device, &mut |name, shape| {
-                        Ok(weights.float(name, Some(shape))?.1)
+                    Some(init) => F::build(cfg, &self.train_device, &mut |name, shape| {
+                        Ok(init.weights.float(name, Some(shape))?.1)
                     })
                     .map_err(|e| ModelError::ForeignCheckpoint {
-                        path: opts.init_from.clone().unwrap_or_default(),
+                        path: init.dir.clone(),
                         reason: format!("its weights: {e}"),
                     })?,
                     None => F::init(cfg, hyper.seed, &self.train_device),
