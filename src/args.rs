@@ -35,6 +35,12 @@ pub enum Command {
     /// Turn in-document adaptation of a checkpoint's bits/byte on or off (rewrites its
     /// config.json; patch boundaries do not change).
     Adapt(AdaptArgs),
+    /// Write a hashmlp checkpoint with more rows in its hashed tables: the same model, bit for
+    /// bit, to train on with `train --init` and fewer hash collisions.
+    Widen(WidenArgs),
+    /// Write a hashmlp checkpoint with its tables as 8-bit integers with a scale per row (half
+    /// the size of F16 tables; entropies move slightly, so calibrate again).
+    Quantize(QuantizeArgs),
 }
 
 /// `bltpatch train`.
@@ -337,6 +343,31 @@ pub struct AdaptArgs {
     pub off: bool,
 }
 
+/// `bltpatch widen`.
+#[derive(Args, Debug)]
+pub struct WidenArgs {
+    /// The hashmlp checkpoint directory to read.
+    #[arg(value_name = "DIR")]
+    pub model: PathBuf,
+    /// The checkpoint directory to write (may be DIR itself).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// How many times as many rows each hashed table of whole bytes gets (a power of two).
+    #[arg(long, default_value_t = 2, value_parser = parse_factor)]
+    pub factor: usize,
+}
+
+/// `bltpatch quantize`.
+#[derive(Args, Debug)]
+pub struct QuantizeArgs {
+    /// The hashmlp checkpoint directory to read.
+    #[arg(value_name = "DIR")]
+    pub model: PathBuf,
+    /// The checkpoint directory to write (may be DIR itself).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+}
+
 /// `bltpatch plot`.
 #[derive(Args, Debug)]
 pub struct PlotArgs {
@@ -461,6 +492,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("must be longer than 0 seconds".into());
     }
     Ok(Duration::from_secs_f64(total))
+}
+
+fn parse_factor(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v >= 2 && v.is_power_of_two() && v <= 1 << 16 => Ok(v),
+        _ => Err("must be a power of two from 2 to 65536".into()),
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         Command::Plot(a) => cmd::plot::run(a),
         Command::Calibrate(a) => cmd::calibrate::run(a),
         Command::Adapt(a) => cmd::adapt::run(a),
+        Command::Widen(a) => cmd::tables::widen(a),
+        Command::Quantize(a) => cmd::tables::quantize(a),
     };
     match result {
         Ok(code) => code,

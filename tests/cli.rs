@@ -970,3 +970,102 @@ fn verify_checks_the_surprisals_on_request() {
         stdout(&o)
     );
 }
+
+/// `bltpatch widen` gives a hashmlp checkpoint twice the rows and the same boundaries and
+/// bits/byte; `train --init` trains on from it; `bltpatch quantize` halves the size of its tables
+/// and keeps it exact across segmentation paths.
+#[test]
+fn widen_and_quantize_a_hashmlp_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dataset("en_books_slice.txt");
+    let corpus = corpus.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let args = ["train", corpus, "--batch-size", "2", "--threads", "1", "-q"];
+        let o = run(&[&args[..], extra].concat(), dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    train(&[
+        "--arch", "hashmlp", "--preset", "tiny", "--steps", "4", "-o", "m",
+    ]);
+    let text = dataset("heldout/ka_ui.txt");
+    let text = text.to_str().unwrap();
+    let eval = |m: &str| -> serde_json::Value {
+        let o = run(&["eval", "--json", "-m", m, text], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap()
+    };
+    let segment = |m: &str| stdout(&run(&["segment", "-m", m, text], dir.path()));
+    let config = |m: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(m).join("config.json")).unwrap())
+            .unwrap()
+    };
+    let size = |m: &str| {
+        std::fs::metadata(dir.path().join(m).join("model.safetensors"))
+            .unwrap()
+            .len()
+    };
+
+    let o = run(&["widen", "m", "-o", "w", "--factor", "4"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("table rows [257,16384,65536,65536,65536]"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(config("w")["calibration"], config("m")["calibration"]);
+    assert_eq!(eval("w")["bits_per_byte"], eval("m")["bits_per_byte"]);
+    assert_eq!(segment("w"), segment("m"));
+    train(&["--init", "w", "--steps", "2", "-o", "w2"]);
+    assert_eq!(config("w2")["architecture"], config("w")["architecture"]);
+
+    let o = run(&["quantize", "w", "-o", "q"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("calibrate again"), "{}", stdout(&o));
+    assert!(
+        size("q") * 10 < size("w") * 6,
+        "{} -> {}",
+        size("w"),
+        size("q")
+    );
+    let (a, b) = (
+        eval("w")["bits_per_byte"].as_f64().unwrap(),
+        eval("q")["bits_per_byte"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 0.01 * a, "{a} -> {b} bits/byte");
+    let v = run(&["verify", "-m", "q", text], dir.path());
+    assert!(
+        v.status.success() && stdout(&v).trim_end().ends_with(" 0 mismatches"),
+        "{}",
+        stdout(&v)
+    );
+    // Quantising again writes the same tensors.
+    let o = run(&["quantize", "q", "-o", "q2"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.path().join("q/model.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("q2/model.safetensors")).unwrap()
+    );
+
+    assert_error(
+        &run(&["widen", "m", "-o", "x", "--factor", "3"], dir.path()),
+        2,
+        "power of two",
+    );
+    let o = run(
+        &[
+            "train", corpus, "--arch", "ngram", "--order", "3", "-o", "n",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_error(
+        &run(&["widen", "n", "-o", "x"], dir.path()),
+        2,
+        "only hashmlp checkpoints",
+    );
+    assert_error(
+        &run(&["quantize", "n", "-o", "x"], dir.path()),
+        2,
+        "only hashmlp checkpoints",
+    );
+}

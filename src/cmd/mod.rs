@@ -6,5 +6,6 @@ pub mod entropy;
 pub mod eval;
 pub mod plot;
 pub mod segment;
+pub mod tables;
 pub mod train;
 pub mod verify;

@@ -44,6 +44,7 @@ mod hf;
 mod load;
 mod patcher;
 mod scheme;
+mod tables;
 
 pub mod bpe;
 pub mod known;
@@ -66,6 +67,7 @@ pub use known::{KnownPatches, NEVER};
 pub use load::{DEFAULT_CONFIG_JSON, Model};
 pub use patcher::{Decoder, Patcher};
 pub use scheme::{Plan, RuleKind, RuleSpec, Scheme};
+pub use tables::{quantize_checkpoint, widen_checkpoint};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[doc = include_str!("../../../README.md")]

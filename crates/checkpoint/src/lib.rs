@@ -630,12 +630,28 @@ impl Weights {
         ))
     }
 
-    /// A floating-point tensor stored as `F32` or `F16` (widened exactly): its shape and its
-    /// elements in C order. For architectures that let each tensor choose its storage.
+    /// An `I8` tensor: its shape and its elements in C order.
     ///
     /// # Errors
-    /// A missing tensor, a dtype other than `F32` and `F16` (reported as expecting `F32`), or
-    /// (when `shape` is given) another shape.
+    /// As [`f32`](Self::f32).
+    pub fn i8(
+        &self,
+        name: &str,
+        shape: Option<&[usize]>,
+    ) -> Result<(Vec<usize>, Vec<i8>), CheckpointError> {
+        let (shape, raw) = self.raw(name, Dtype::I8, shape)?;
+        Ok((shape, raw.iter().map(|&b| b as i8).collect()))
+    }
+
+    /// A floating-point tensor stored as `F32`, `F16` (widened exactly) or row-scaled `I8`
+    /// (element `[r, ..]` is `q as f32 * s[r]`, one `f32` product, with `s` the `F32` or `F16`
+    /// tensor [`row_scale_name`]`(name)` of shape `[rows]`): its shape and its elements in C
+    /// order. For architectures that let each tensor choose its storage.
+    ///
+    /// # Errors
+    /// A missing tensor, a dtype other than `F32`, `F16` and `I8` (reported as expecting
+    /// `F32`), (when `shape` is given) another shape, or an `I8` tensor without a scalar shape
+    /// whose scales are missing or of another shape.
     pub fn float(
         &self,
         name: &str,
@@ -643,9 +659,105 @@ impl Weights {
     ) -> Result<(Vec<usize>, Vec<f32>), CheckpointError> {
         match self.entries.get(name) {
             Some(e) if e.dtype == Dtype::F16 => self.f16(name, shape),
+            Some(e) if e.dtype == Dtype::I8 && !e.shape.is_empty() => {
+                let (shape, q) = self.i8(name, shape)?;
+                let rows = shape[0];
+                let (_, s) = self.float(&row_scale_name(name), Some(&[rows]))?;
+                let cols = q.len().checked_div(rows).unwrap_or(0);
+                let values = q
+                    .chunks_exact(cols.max(1))
+                    .zip(&s)
+                    .flat_map(|(row, &s)| row.iter().map(move |&q| q as f32 * s))
+                    .collect();
+                Ok((shape, values))
+            }
             _ => self.f32(name, shape),
         }
     }
+}
+
+/// The name of the per-row scales of a row-scaled `I8` tensor (see [`Weights::float`]):
+/// `"{name}.scale"`.
+pub fn row_scale_name(name: &str) -> String {
+    format!("{name}.scale")
+}
+
+/// Rounds a matrix `[rows, cols]` (C order) to row-scaled 8-bit integers: per row, the scale
+/// `s` is the smallest binary16 number with `127 · s >= max |x|` and `q = round(x / s)` (ties
+/// to even, in `-127..=127`); a row of zeros has `s = 0`. Returns `(q, s as binary16 bits)`;
+/// `q[i] as f32 * s` is the stored value ([`Weights::float`]). The error of an element is at
+/// most `s / 2`.
+///
+/// `None` when a value is not finite or a row's scale exceeds binary16's range
+/// (`max |x| > 127 · 65504`), or when `cols` is 0 or does not divide `data.len()`.
+pub fn quantize_rows(data: &[f32], cols: usize) -> Option<(Vec<i8>, Vec<u16>)> {
+    if cols == 0 || !data.len().is_multiple_of(cols) || data.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let mut q = Vec::with_capacity(data.len());
+    let mut scales = Vec::with_capacity(data.len() / cols);
+    for row in data.chunks_exact(cols) {
+        let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let mut h = f32_to_f16(max / 127.0);
+        while f16_to_f32(h) * 127.0 < max {
+            h += 1; // the next binary16 up (positive numbers order like their bits)
+        }
+        let s = f16_to_f32(h);
+        if !s.is_finite() {
+            return None;
+        }
+        scales.push(h);
+        q.extend(row.iter().map(|&x| {
+            if s == 0.0 {
+                0
+            } else {
+                (x / s).round_ties_even().clamp(-127.0, 127.0) as i8
+            }
+        }));
+    }
+    Some((q, scales))
+}
+
+/// The row-scaled 8-bit form of a matrix `[rows, cols]` whose every element it reproduces
+/// exactly (`q as f32 * s`, bit for bit), as after [`quantize_rows`]: `(q, s as binary16 bits)`,
+/// or `None` if some row has no such form. For writers that keep a quantised tensor quantised.
+pub fn exact_rows(data: &[f32], cols: usize) -> Option<(Vec<i8>, Vec<u16>)> {
+    if cols == 0 || !data.len().is_multiple_of(cols) {
+        return None;
+    }
+    let mut q = Vec::with_capacity(data.len());
+    let mut scales = Vec::with_capacity(data.len() / cols);
+    for row in data.chunks_exact(cols) {
+        let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+        if !max.is_finite() {
+            return None;
+        }
+        // The largest |q| of the row is max / s for some m in 1..=127 (or the row is +0.0).
+        let found = (1..=127u8).rev().find_map(|m| {
+            let s = max / m as f32;
+            let h = f32_to_f16(s);
+            if f16_to_f32(h) != s {
+                return None;
+            }
+            let qs: Option<Vec<i8>> = row
+                .iter()
+                .map(|&x| {
+                    let v = (x / s).round_ties_even();
+                    (v.abs() <= 127.0 && ((v as i8) as f32 * s).to_bits() == x.to_bits())
+                        .then_some(v as i8)
+                })
+                .collect();
+            qs.map(|qs| (qs, h))
+        });
+        let (qs, h) = match found {
+            Some(f) => f,
+            None if row.iter().all(|x| x.to_bits() == 0) => (vec![0; cols], 0),
+            None => return None,
+        };
+        q.extend(qs);
+        scales.push(h);
+    }
+    Some((q, scales))
 }
 
 /// Widens IEEE-754 binary16 bits to the `f32` of the same value (exact: every binary16 value,
@@ -732,6 +844,8 @@ pub enum TensorData {
     U64(Vec<u64>),
     /// `U8` elements.
     U8(Vec<u8>),
+    /// `I8` elements.
+    I8(Vec<i8>),
 }
 
 impl TensorData {
@@ -743,6 +857,7 @@ impl TensorData {
             TensorData::U32(v) => v.len(),
             TensorData::U64(v) => v.len(),
             TensorData::U8(v) => v.len(),
+            TensorData::I8(v) => v.len(),
         }
     }
 
@@ -751,7 +866,7 @@ impl TensorData {
         self.len() == 0
     }
 
-    /// The dtype in safetensors spelling (`"F32"`, `"F16"`, `"U32"`, `"U64"`, `"U8"`).
+    /// The dtype in safetensors spelling (`"F32"`, `"F16"`, `"U32"`, `"U64"`, `"U8"`, `"I8"`).
     pub fn dtype_name(&self) -> &'static str {
         match self {
             TensorData::F32(_) => "F32",
@@ -759,6 +874,7 @@ impl TensorData {
             TensorData::U32(_) => "U32",
             TensorData::U64(_) => "U64",
             TensorData::U8(_) => "U8",
+            TensorData::I8(_) => "I8",
         }
     }
 
@@ -769,6 +885,7 @@ impl TensorData {
             TensorData::U32(_) => Dtype::U32,
             TensorData::U64(_) => Dtype::U64,
             TensorData::U8(_) => Dtype::U8,
+            TensorData::I8(_) => Dtype::I8,
         }
     }
 
@@ -779,6 +896,7 @@ impl TensorData {
             TensorData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U8(v) => v.clone(),
+            TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
         }
     }
 }
@@ -834,6 +952,30 @@ impl Tensor {
             shape,
             data: TensorData::U8(data),
         }
+    }
+    /// A row-scaled `I8` matrix `[rows, cols]` as its two tensors: `name` (`I8`, `q`) and
+    /// [`row_scale_name`]`(name)` (`F16`, `[rows]`), from the output of [`quantize_rows`] or
+    /// [`exact_rows`]. [`Weights::float`] reads them back as `f32`.
+    pub fn i8_rows(
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        q: Vec<i8>,
+        scales: Vec<u16>,
+    ) -> [Self; 2] {
+        let name = name.into();
+        let rows = scales.len();
+        [
+            Self {
+                name: row_scale_name(&name),
+                shape: vec![rows],
+                data: TensorData::F16(scales),
+            },
+            Self {
+                name,
+                shape,
+                data: TensorData::I8(q),
+            },
+        ]
     }
 }
 

@@ -449,3 +449,72 @@ fn f16_tensors_round_trip_and_widen() {
     let err = w.f32("t", None).unwrap_err().to_string();
     assert!(err.contains("dtype F16 (expected F32)"), "{err}");
 }
+
+#[test]
+fn row_scaled_i8_tensors_read_back_as_their_values() {
+    let data: Vec<f32> = vec![
+        0.5, -1.25, 3.0, 0.0, // row 0
+        0.0, 0.0, 0.0, 0.0, // row 1: zeros
+        1e-9, -2e-9, 0.0, 1e-9, // row 2: tiny values (subnormal binary16 scale)
+        -700.0, 0.001, 65.0, 12.5, // row 3
+    ];
+    let (q, s) = quantize_rows(&data, 4).unwrap();
+    assert_eq!(s.len(), 4);
+    for (r, row) in data.chunks_exact(4).enumerate() {
+        let scale = f16_to_f32(s[r]);
+        let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(127.0 * scale >= max, "row {r}");
+        if max > 0.0 {
+            // The smallest such binary16 number.
+            assert!(127.0 * f16_to_f32(s[r] - 1) < max, "row {r}");
+        }
+        for (c, &x) in row.iter().enumerate() {
+            let y = q[r * 4 + c] as f32 * scale;
+            assert!((x - y).abs() <= scale / 2.0, "[{r}, {c}]: {x} -> {y}");
+        }
+    }
+    let values: Vec<f32> = q
+        .chunks_exact(4)
+        .zip(&s)
+        .flat_map(|(row, &h)| row.iter().map(move |&q| q as f32 * f16_to_f32(h)))
+        .collect();
+    // The quantised values have an exact form again (the same values, bit for bit).
+    let (q2, s2) = exact_rows(&values, 4).unwrap();
+    let again: Vec<f32> = q2
+        .chunks_exact(4)
+        .zip(&s2)
+        .flat_map(|(row, &h)| row.iter().map(move |&q| q as f32 * f16_to_f32(h)))
+        .collect();
+    assert_eq!(
+        again.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        values.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    // Through a safetensors file: `float` widens I8 with the row scales.
+    let tensors = Tensor::i8_rows("t", vec![4, 4], q, s).to_vec();
+    let w = Weights::from_bytes(serialize_tensors(&tensors).unwrap()).unwrap();
+    assert_eq!(w.dtype("t").as_deref(), Some("I8"));
+    assert_eq!(w.dtype("t.scale").as_deref(), Some("F16"));
+    let (shape, read) = w.float("t", Some(&[4, 4])).unwrap();
+    assert_eq!(shape, vec![4, 4]);
+    assert_eq!(
+        read.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        values.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    // Not every matrix has an exact 8-bit form; some cannot be quantised at all.
+    assert!(exact_rows(&[1.0, 0.3, 0.7], 3).is_none());
+    assert!(quantize_rows(&[1.0, f32::NAN], 2).is_none());
+    assert!(quantize_rows(&[1e9, 0.0], 2).is_none());
+    assert!(quantize_rows(&[1.0, 2.0, 3.0], 2).is_none());
+    // Scales that are missing or of another shape are errors naming the tensor.
+    let only_q = [tensors[1].clone()];
+    let w = Weights::from_bytes(serialize_tensors(&only_q).unwrap()).unwrap();
+    let e = w.float("t", None).unwrap_err().to_string();
+    assert!(e.contains("t.scale"), "{e}");
+    let bad = [
+        tensors[1].clone(),
+        Tensor::f32("t.scale", vec![3], vec![1.0; 3]),
+    ];
+    let w = Weights::from_bytes(serialize_tensors(&bad).unwrap()).unwrap();
+    let e = w.float("t", None).unwrap_err().to_string();
+    assert!(e.contains("t.scale"), "{e}");
+}

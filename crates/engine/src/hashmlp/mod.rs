@@ -111,7 +111,10 @@
 //! The quantisation changes `H` by at most `orders · 2^e / 2 · Σ|out_w|` nats from the
 //! unquantised head (a model test checks burn's head against the engine with that bound).
 //! Table rows are integers computed with wrapping 64-bit multiplication: no floating point
-//! enters them. The tables may be stored as `F16` in the checkpoint (widened exactly to `f32`).
+//! enters them. The tables may be stored as `F16` in the checkpoint (widened exactly to `f32`),
+//! or as row-scaled `I8` (`tables.{j}.weight` of 8-bit integers `q` and `F16` scales
+//! `tables.{j}.weight.scale`, `[rows_j]`: `E_j[r][i] = (q[r][i] as f32) · s[r]`, one exact
+//! product; [`HashMlpModel::quantized`]).
 //!
 //! # Evaluation and streaming
 //!
@@ -224,7 +227,8 @@ impl HashMlpModel {
         Ok(Self::build(cfg, names, tensors, simd_available()))
     }
 
-    /// Builds a model from a checkpoint's `config.json` and weights (tensors `F32` or `F16`).
+    /// Builds a model from a checkpoint's `config.json` and weights (tensors `F32` or `F16`,
+    /// tables also row-scaled `I8`).
     ///
     /// # Errors
     /// `config.arch` is not `"hashmlp"`, invalid hyper-parameters, a `context` that differs
@@ -375,22 +379,116 @@ impl HashMlpModel {
     }
 
     /// Every tensor with its name and shape for
-    /// [`bltpatch_checkpoint::write_checkpoint`]: the tables as `F16` when every value is a
+    /// [`bltpatch_checkpoint::write_checkpoint`], each table in the smallest storage that holds
+    /// its values exactly: row-scaled `I8` (as after [`quantized`](Self::quantized); two
+    /// tensors, see [`bltpatch_checkpoint::Weights::float`]), else `F16` when every value is a
     /// binary16 number (as after [`random`](Self::random) or a trainer's export), else `F32`;
     /// the other tensors `F32`.
     pub fn to_checkpoint_tensors(&self) -> Vec<Tensor> {
-        self.names
+        let mut out = Vec::with_capacity(self.names.len() + self.cfg.rows.len());
+        for ((name, shape), data) in self.names.iter().zip(&self.tensors) {
+            let table = name.starts_with("tables.");
+            if let Some((q, s)) = table
+                .then(|| bltpatch_checkpoint::exact_rows(data, self.cfg.d_model))
+                .flatten()
+            {
+                out.extend(Tensor::i8_rows(name.clone(), shape.clone(), q, s));
+            } else if table && data.iter().all(|&x| round_f16(x).to_bits() == x.to_bits()) {
+                out.push(Tensor::f16(name.clone(), shape.clone(), data));
+            } else {
+                out.push(Tensor::f32(name.clone(), shape.clone(), data.clone()));
+            }
+        }
+        out
+    }
+
+    /// The same model with every table rounded to row-scaled 8-bit integers
+    /// ([`bltpatch_checkpoint::quantize_rows`]: per row a binary16 scale `s` and `q` in
+    /// `-127..=127`, each value becoming `q · s`): half the size of `F16` tables in a
+    /// checkpoint ([`to_checkpoint_tensors`](Self::to_checkpoint_tensors) writes them as `I8`).
+    /// An approximation: entropies and bits/byte move slightly, so a calibrated rule should be
+    /// calibrated again. Quantising a quantised model changes nothing.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidConfig`] when a table row's largest magnitude exceeds
+    /// `127 · 65504` (beyond binary16 scales).
+    pub fn quantized(&self) -> Result<Self, EngineError> {
+        let d = self.cfg.d_model;
+        let mut tensors = self.tensors.clone();
+        for (j, table) in tensors.iter_mut().take(self.cfg.rows.len()).enumerate() {
+            if bltpatch_checkpoint::exact_rows(table, d).is_some() {
+                continue;
+            }
+            let (q, s) = bltpatch_checkpoint::quantize_rows(table, d).ok_or_else(|| {
+                EngineError::InvalidConfig(format!("table {j} has values beyond 8-bit rows"))
+            })?;
+            for (row, (q, &h)) in table.chunks_exact_mut(d).zip(q.chunks_exact(d).zip(&s)) {
+                let s = bltpatch_checkpoint::f16_to_f32(h);
+                for (x, &q) in row.iter_mut().zip(q) {
+                    *x = q as f32 * s;
+                }
+            }
+        }
+        Ok(Self::build(
+            self.cfg.clone(),
+            self.names.clone(),
+            tensors,
+            self.simd,
+        ))
+    }
+
+    /// The same function with `factor` (a power of two `>= 2`) times as many rows in every
+    /// hashed table of whole bytes (orders `>= 2`, mask [`arch::FULL_MASK`]); order 1 and the
+    /// tables of byte classes keep theirs. Row `r` of a widened table is row `r / factor` of
+    /// the old one: multiply-shift hashing ([`arch::hashed_row`]) with `log2(factor)` more
+    /// bits finds a row whose top bits are the old row, so every key reads the values it read
+    /// before and entropies, boundaries and bits/byte are bit-identical. The start of more
+    /// training (`bltpatch train --init`) with fewer hash collisions, at `factor` times the
+    /// memory of those tables.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidConfig`] for a factor that is not a power of two `>= 2`, a model
+    /// without such a table, or rows beyond `2^30`.
+    pub fn widened(&self, factor: usize) -> Result<Self, EngineError> {
+        if factor < 2 || !factor.is_power_of_two() {
+            return Err(EngineError::InvalidConfig(format!(
+                "the widening factor must be a power of two >= 2, not {factor}"
+            )));
+        }
+        let wide: Vec<bool> = (0..self.cfg.orders.len())
+            .map(|j| self.cfg.orders[j] >= 2 && self.cfg.mask(j) == arch::FULL_MASK)
+            .collect();
+        if !wide.contains(&true) {
+            return Err(EngineError::InvalidConfig(
+                "the model has no hashed table of whole bytes to widen".into(),
+            ));
+        }
+        let mut cfg = self.cfg.clone();
+        for (rows, _) in cfg.rows.iter_mut().zip(&wide).filter(|(_, w)| **w) {
+            *rows *= factor;
+        }
+        cfg.validate().map_err(EngineError::InvalidConfig)?;
+        // The escape logit reads only order 1 and the class tables, which keep their rows.
+        let names = cfg.tensors();
+        let tensors = names
             .iter()
-            .zip(&self.tensors)
-            .map(|((name, shape), data)| {
-                let table = name.starts_with("tables.");
-                if table && data.iter().all(|&x| round_f16(x).to_bits() == x.to_bits()) {
-                    Tensor::f16(name.clone(), shape.clone(), data)
-                } else {
-                    Tensor::f32(name.clone(), shape.clone(), data.clone())
+            .map(|(name, _)| {
+                let old = self.tensor(name).expect("the same tensor names");
+                let table = name
+                    .strip_prefix("tables.")
+                    .and_then(|r| r.strip_suffix(".weight"))
+                    .and_then(|j| j.parse::<usize>().ok());
+                match table {
+                    Some(j) if wide[j] => old
+                        .chunks_exact(self.cfg.d_model)
+                        .flat_map(|row| std::iter::repeat_n(row, factor).flatten())
+                        .copied()
+                        .collect(),
+                    _ => old.to_vec(),
                 }
             })
-            .collect()
+            .collect();
+        Ok(Self::build(cfg, names, tensors, self.simd))
     }
 
     /// The `config.json` of a checkpoint of this model (no training summary, no calibration).

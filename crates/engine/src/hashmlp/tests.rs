@@ -625,3 +625,113 @@ proptest! {
         prop_assert_eq!(bits(&surprisals(&m, &doc, a..b)), bits(&sur[a..b]));
     }
 }
+
+#[test]
+fn widened_models_compute_the_same_function() {
+    let doc = text(2_000, 700);
+    for m in models() {
+        let has_wide = (0..m.config().orders.len())
+            .any(|j| m.config().orders[j] >= 2 && m.config().mask(j) == 0xff);
+        for factor in [2, 8] {
+            let w = match m.widened(factor) {
+                Ok(w) => w,
+                Err(e) => {
+                    assert!(!has_wide, "{e}");
+                    continue;
+                }
+            };
+            for (j, (&old, &new)) in m.config().rows.iter().zip(&w.config().rows).enumerate() {
+                let wide = m.config().orders[j] >= 2 && m.config().mask(j) == 0xff;
+                assert_eq!(new, if wide { old * factor } else { old }, "table {j}");
+            }
+            assert_eq!(
+                bits(&entropies(&m, doc, 0..700)),
+                bits(&entropies(&w, doc, 0..700))
+            );
+            assert_eq!(
+                bits(&surprisals(&m, doc, 0..700)),
+                bits(&surprisals(&w, doc, 0..700))
+            );
+            assert_eq!(bits(&streamed(&m, doc)), bits(&streamed(&w, doc)));
+            // Through a checkpoint (the tables stay binary16 numbers).
+            assert_eq!(
+                bits(&surprisals(
+                    &load_from(&w, w.to_checkpoint_tensors()),
+                    doc,
+                    0..700
+                )),
+                bits(&surprisals(&m, doc, 0..700))
+            );
+        }
+    }
+    let m = models().swap_remove(2);
+    for bad in [0, 1, 3, 6] {
+        let e = m.widened(bad).unwrap_err().to_string();
+        assert!(e.contains("power of two"), "{e}");
+    }
+    let only_order_1 = models().swap_remove(0);
+    let e = only_order_1.widened(2).unwrap_err().to_string();
+    assert!(e.contains("no hashed table"), "{e}");
+}
+
+#[test]
+fn quantized_tables_are_8_bit_rows_stored_exactly() {
+    let doc = text(9_000, 600);
+    for m in models() {
+        let q = m.quantized().unwrap();
+        let d = m.config().d_model;
+        for j in 0..m.config().rows.len() {
+            let name = format!("tables.{j}.weight");
+            let (a, b) = (m.tensor(&name).unwrap(), q.tensor(&name).unwrap());
+            for (ra, rb) in a.chunks_exact(d).zip(b.chunks_exact(d)) {
+                // The scale is the smallest binary16 number >= max |x| / 127; every value moves
+                // by at most half of it.
+                let max = ra.iter().fold(0f32, |m, x| m.max(x.abs()));
+                let s = max / 127.0 * (1.0 + 1.0 / 1024.0);
+                for (x, y) in ra.iter().zip(rb) {
+                    assert!((x - y).abs() <= s / 2.0 + 1e-12, "{name}: {x} -> {y}");
+                }
+            }
+        }
+        // Quantising again changes nothing; other tensors are untouched.
+        let qq = q.quantized().unwrap();
+        for (name, _) in m.config().tensors() {
+            let same = name.starts_with("tables.") || m.tensor(&name) == q.tensor(&name);
+            assert!(same, "{name}");
+            assert_eq!(
+                bits(q.tensor(&name).unwrap()),
+                bits(qq.tensor(&name).unwrap())
+            );
+        }
+        // Written as I8 with F16 row scales, read back bit for bit.
+        let tensors = q.to_checkpoint_tensors();
+        for j in 0..m.config().rows.len() {
+            let dtype = |n: &str| {
+                tensors
+                    .iter()
+                    .find(|t| t.name == n)
+                    .unwrap()
+                    .data
+                    .dtype_name()
+            };
+            assert_eq!(dtype(&format!("tables.{j}.weight")), "I8");
+            assert_eq!(dtype(&format!("tables.{j}.weight.scale")), "F16");
+        }
+        let loaded = load_from(&q, tensors);
+        assert_eq!(
+            bits(&entropies(&q, doc, 0..600)),
+            bits(&entropies(&loaded, doc, 0..600))
+        );
+        assert_eq!(
+            bits(&surprisals(&q, doc, 0..600)),
+            bits(&surprisals(&loaded, doc, 0..600))
+        );
+        // The unquantised model's tables stay F16.
+        assert!(
+            m.to_checkpoint_tensors()
+                .iter()
+                .filter(|t| t.name.starts_with("tables."))
+                .all(|t| t.data.dtype_name() == "F16")
+        );
+    }
+}
