@@ -287,6 +287,9 @@ mod avx2 {
     use super::super::HashMlpModel;
     use super::{LN_256, Orders};
 
+    /// How many positions ahead the rows are prefetched.
+    const AHEAD: usize = 16;
+
     /// Per-model constants of the head, `8·C` units.
     struct Consts<const C: usize> {
         bias: [__m256; C],
@@ -351,10 +354,24 @@ mod avx2 {
         let g = 8 * C;
         let table = m.quantized.as_ptr();
         assert!(m.quantized.len() >= orders.base[K - 1] + m.cfg.rows[K - 1] * g);
-        // The 8 bytes before each position `s + p`.
-        let windows = doc[s - 8..s + out.len() - 1].windows(8);
-        for (o, w8) in out.iter_mut().zip(windows) {
-            let wd = u64::from_be_bytes(w8.try_into().expect("8 bytes"));
+        for (i, o) in out.iter_mut().enumerate() {
+            let t = s + i;
+            // The rows of position `t + AHEAD` are requested from memory now (large tables
+            // miss the caches; the requests overlap), read at that position; no value changes.
+            if t + AHEAD <= doc.len() {
+                let ahead =
+                    u64::from_be_bytes(doc[t + AHEAD - 8..t + AHEAD].try_into().expect("8 bytes"));
+                for j in 0..K {
+                    // SAFETY: as for the reads below, the row lies inside `quantized`.
+                    unsafe {
+                        _mm_prefetch::<_MM_HINT_T0>(
+                            table.add(orders.offset(j, ahead, g)) as *const i8
+                        )
+                    };
+                }
+            }
+            // The 8 bytes before position `t`.
+            let wd = u64::from_be_bytes(doc[t - 8..t].try_into().expect("8 bytes"));
             // The sum of the rows, 16 units per 256-bit register (8 in the last, odd one).
             let mut acc = [_mm256_setzero_si256(); C];
             for j in 0..K {
