@@ -153,18 +153,21 @@ fn every_committed_checkpoint_is_pinned() {
     assert_eq!(on_disk, bltpatch::DEFAULT_CONFIG_JSON);
 }
 
-/// The embedded default is the `hashmlp` preset its README names (`broad`), so that
-/// `bltpatch train --arch hashmlp --preset broad` retrains the same architecture.
+/// The embedded default is the `hashmlp` preset its README names (`broad`) with its hashed
+/// tables of whole bytes widened twice (`bltpatch widen`), so that `bltpatch train --arch
+/// hashmlp --preset broad` and `bltpatch widen` rebuild the same architecture; its weights file
+/// stays within 8 MB (row-scaled 8-bit tables, `bltpatch quantize`).
 #[test]
-fn default_model_is_the_broad_preset() {
+fn default_model_is_the_broad_preset_widened() {
+    use bltpatch_engine::hashmlp::{HashMlpConfig, HashMlpModel};
     let config: Value = serde_json::from_str(bltpatch::DEFAULT_CONFIG_JSON).unwrap();
     assert_eq!(config["arch"], "hashmlp");
-    let arch: bltpatch_engine::hashmlp::HashMlpConfig =
-        serde_json::from_value(config["architecture"].clone()).unwrap();
-    assert_eq!(
-        Some(arch),
-        bltpatch_engine::hashmlp::HashMlpConfig::preset("broad")
-    );
+    let arch: HashMlpConfig = serde_json::from_value(config["architecture"].clone()).unwrap();
+    let broad = HashMlpModel::random(HashMlpConfig::preset("broad").unwrap(), 0);
+    assert_eq!(&arch, broad.widened(2).unwrap().config());
+    let weights = root().join("checkpoints/default/model.safetensors");
+    let bytes = std::fs::metadata(&weights).unwrap().len();
+    assert!(bytes <= 8_000_000, "{}: {bytes} bytes", weights.display());
 }
 
 /// Every committed checkpoint names its training files by name, size and SHA-256, never by a

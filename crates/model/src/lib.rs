@@ -94,7 +94,9 @@
 //! `safetensors.numpy.load_file("model/model.safetensors")["blocks.0.conv.weight"].shape`.
 //! A `hashmlp` checkpoint holds the tensors of
 //! [`HashMlpConfig::tensors`](bltpatch_engine::hashmlp::HashMlpConfig::tensors), its n-gram
-//! tables as `F16` (`numpy.float16`), the rest `F32`.
+//! tables as `F16` (`numpy.float16`), the rest `F32`; after `bltpatch quantize` each table is an
+//! `I8` tensor `q` with an `F16` tensor `tables.J.weight.scale` of one scale per row
+//! (`q.astype(numpy.float32) * scale.astype(numpy.float32)[:, None]`).
 //!
 //! ## Measurements
 //!
@@ -179,7 +181,22 @@
 //!
 //! (Tables stored as F16, heads as F32.) `checkpoints/fast` is `small` trained on the eight
 //! reference corpora, and the embedded default (`checkpoints/default`) is `broad` trained on the
-//! broad training set plus those corpora (their READMEs have the commands).
+//! broad training set plus those corpora, then widened and trained on (their READMEs have the
+//! commands).
+//!
+//! **Widening.** At 84,000 steps the `broad` default gained a few tenths of a percent of
+//! held-out bits/byte per 10,000 steps: its hashed tables, shared by 254 MB of text in 72
+//! languages, had more contexts than rows. `bltpatch widen` doubles the rows of every hashed
+//! table of whole bytes without changing the model (row `r` copies old row `r / 2`, which
+//! multiply-shift hashing with one more bit finds for the same key), and 30,000 steps of
+//! `--init` training from it gave held-out 2.9835 → 2.9279 (−1.86%; the 24,000 steps before, at
+//! the old size, −0.54%), 24,000 more 2.9110 (−0.58%): lower than the model before on 112 of
+//! the 115 training files and on the text of the validation set of
+//! `scripts/adapt-validation.sh` (`docs/measured/widen`). The doubled tables (7.4
+//! million parameters) fit the 8 MB of the embedded checkpoint as 8-bit rows with a binary16
+//! scale each (`bltpatch quantize`; at most 0.012% more bits/byte on the validation set). The
+//! cost: the entropy head's quantised tables grow from 1.2 to 2.4 MB, beyond a 1 MiB L2 cache,
+//! which the engine's row prefetch partly hides (README, "Speed").
 //!
 //! **Byte classes (`broad`).** A hashed table of whole bytes gives a context never seen in
 //! training the row of some other context: confident and wrong, which is what made the
