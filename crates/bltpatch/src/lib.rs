@@ -36,7 +36,9 @@
 //! The rules, the streaming decoder and calibration live in [`bltpatch_core`] (no ML
 //! framework); this crate adds loading, the baselines as schemes ([`bpe`]), when each patch is
 //! known to a left-to-right reader ([`known`]), patch-quality
-//! measures ([`quality`]) and the entropy picture ([`plot`]). Nothing here depends on burn.
+//! measures ([`quality`]), the entropy picture ([`plot`]) and the rewriting of a `hashmlp`
+//! checkpoint's tables ([`widen_checkpoint`], [`quantize_checkpoint`]). Nothing here depends on
+//! burn.
 
 mod documents;
 mod error;
