@@ -465,7 +465,7 @@ impl HashMlpModel {
         }
         let mut cfg = self.cfg.clone();
         for (rows, _) in cfg.rows.iter_mut().zip(&wide).filter(|(_, w)| **w) {
-            *rows *= factor;
+            *rows = rows.checked_mul(factor).unwrap_or(usize::MAX);
         }
         cfg.validate().map_err(EngineError::InvalidConfig)?;
         // The escape logit reads only order 1 and the class tables, which keep their rows.

@@ -669,6 +669,8 @@ fn widened_models_compute_the_same_function() {
         let e = m.widened(bad).unwrap_err().to_string();
         assert!(e.contains("power of two"), "{e}");
     }
+    let e = m.widened(1 << 40).unwrap_err().to_string();
+    assert!(e.contains("2^30"), "{e}");
     let only_order_1 = models().swap_remove(0);
     let e = only_order_1.widened(2).unwrap_err().to_string();
     assert!(e.contains("no hashed table"), "{e}");
