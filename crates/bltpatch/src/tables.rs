@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use bltpatch_checkpoint::{Config, read_checkpoint, write_checkpoint};
+use bltpatch_checkpoint::{Config, Weights, read_config, write_checkpoint};
 use bltpatch_engine::hashmlp::{self, HashMlpModel};
 
 use crate::Error;
@@ -19,7 +19,7 @@ fn rewrite(
     what: &str,
     change: impl FnOnce(&HashMlpModel) -> Result<HashMlpModel, Error>,
 ) -> Result<Config, Error> {
-    let (config, weights) = read_checkpoint(src)?;
+    let config = read_config(src)?;
     if config.arch != hashmlp::ARCH {
         return Err(Error::Usage(format!(
             "only hashmlp checkpoints have tables to {what}; {} is {}",
@@ -27,6 +27,8 @@ fn rewrite(
             config.arch
         )));
     }
+    // The weights are read once the architecture is known to be one with tables.
+    let weights = Weights::open(src)?;
     let model = change(&HashMlpModel::from_checkpoint(&config, &weights)?)?;
     let mut out = config;
     out.architecture = model.checkpoint_config().architecture;

@@ -107,9 +107,9 @@ pub struct TrainOptions {
     /// continue exactly.
     pub resume: bool,
     /// Start from the weights of this checkpoint (a `config.json` and `model.safetensors` of
-    /// the same family, tables stored as `F16` widened exactly) instead of a random
-    /// initialisation: fine-tuning on new text, or training a finished model further with a new
-    /// schedule. The architecture comes from that checkpoint (`preset`, `arch` and `context`
+    /// the same family, tables stored as `F16` or row-scaled `I8`, widened exactly) instead of
+    /// a random initialisation: fine-tuning on new text, or training a finished model further
+    /// with a new schedule. The architecture comes from that checkpoint (`preset`, `arch` and `context`
     /// are not used); the optimizer moments, the learning-rate schedule, the step count and the
     /// sampler start afresh. The checkpoint written records where it started (the directory's
     /// name, the size and SHA-256 of its weights file) as `training.init`. Not with `resume` (a

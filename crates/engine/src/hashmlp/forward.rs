@@ -287,7 +287,7 @@ mod avx2 {
     use super::super::HashMlpModel;
     use super::{LN_256, Orders};
 
-    /// How many positions ahead the rows are prefetched.
+    /// How many positions ahead the rows are prefetched (and their offsets kept).
     const AHEAD: usize = 16;
 
     /// Per-model constants of the head, `8·C` units.
@@ -354,28 +354,36 @@ mod avx2 {
         let g = 8 * C;
         let table = m.quantized.as_ptr();
         assert!(m.quantized.len() >= orders.base[K - 1] + m.cfg.rows[K - 1] * g);
-        for (i, o) in out.iter_mut().enumerate() {
-            let t = s + i;
-            // The rows of position `t + AHEAD` are requested from memory now (large tables
-            // miss the caches; the requests overlap), read at that position; no value changes.
-            if t + AHEAD <= doc.len() {
-                let ahead =
-                    u64::from_be_bytes(doc[t + AHEAD - 8..t + AHEAD].try_into().expect("8 bytes"));
-                for j in 0..K {
-                    // SAFETY: as for the reads below, the row lies inside `quantized`.
-                    unsafe {
-                        _mm_prefetch::<_MM_HINT_T0>(
-                            table.add(orders.offset(j, ahead, g)) as *const i8
-                        )
-                    };
-                }
+        // The offsets of a position's rows in `quantized`.
+        let rows_of = |t: usize| -> [usize; K] {
+            let w = u64::from_be_bytes(doc[t - 8..t].try_into().expect("8 bytes"));
+            std::array::from_fn(|j| orders.offset(j, w, g))
+        };
+        // Rows are requested from memory `AHEAD` positions before they are read (large tables
+        // miss the caches; the requests overlap); each position's offsets are computed once,
+        // kept in a ring until read. No value changes.
+        let prefetch = |rows: &[usize; K]| {
+            for &r in rows {
+                // SAFETY: as for the reads below, the row lies inside `quantized`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(table.add(r) as *const i8) };
             }
-            // The 8 bytes before position `t`.
-            let wd = u64::from_be_bytes(doc[t - 8..t].try_into().expect("8 bytes"));
+        };
+        let n = out.len();
+        let mut ring = [[0usize; K]; AHEAD];
+        for (i, slot) in ring.iter_mut().enumerate().take(n) {
+            *slot = rows_of(s + i);
+            prefetch(slot);
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            let rows = ring[i % AHEAD];
+            if i + AHEAD < n {
+                let next = rows_of(s + i + AHEAD);
+                prefetch(&next);
+                ring[i % AHEAD] = next;
+            }
             // The sum of the rows, 16 units per 256-bit register (8 in the last, odd one).
             let mut acc = [_mm256_setzero_si256(); C];
-            for j in 0..K {
-                let at = orders.offset(j, wd, g);
+            for &at in &rows {
                 // SAFETY: a row is `< rows_j` (a shift by `64 - log2 rows_j`, or a byte for
                 // order 1), so `at + g` lies inside `quantized` (asserted above).
                 unsafe {
