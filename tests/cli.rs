@@ -937,8 +937,9 @@ fn adapt_changes_bits_per_byte_and_keeps_the_boundaries() {
     assert!(stdout(&o).contains("surprisals adapt"), "{}", stdout(&o));
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("m/config.json")).unwrap()).unwrap();
-    assert_eq!(config["adapt"]["window"], 32768);
+    assert_eq!(config["adapt"]["window"], 65535);
     assert_eq!(config["adapt"]["match_min"], 6);
+    assert_eq!(config["adapt"]["backed_prior"], 0.3);
     let after = eval(dir.path());
     // Georgian is absent from the corpus: counts of the document itself learn it.
     let (b, a) = (

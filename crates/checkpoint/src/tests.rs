@@ -80,6 +80,21 @@ fn config_json_round_trip_and_defaults() {
 }
 
 #[test]
+fn adapt_records_of_earlier_versions_read_as_written() {
+    // A record from before the blends, the match models and the backed counts expert: those
+    // parts are absent (off), so such a checkpoint scores exactly as it did.
+    let old = r#"{"format_version": 1, "arch": "ngram", "context": 3, "architecture": {"order": 4},
+        "adapt": {"window": 16384, "memory": 24, "concentration": [1, 1, 1, 1, 1],
+                  "row_bits": 12, "prior": [0.9, 0.09, 0.01], "temper": 1.0}}"#;
+    let a = Config::from_json(old).unwrap().adapt.unwrap();
+    assert!(a.blends.is_empty());
+    assert_eq!((a.match_min, a.match_long), (0, 0));
+    assert_eq!(a.backed_prior, 0.0);
+    assert!(a.backed_concentration.is_empty());
+    assert_eq!(a.validate(), Ok(()));
+}
+
+#[test]
 fn replacing_keeps_other_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ckpt");

@@ -28,7 +28,13 @@
 //!    Long repeats (UI strings, code, logs) then cost a fraction of a bit per byte;
 //! 3. the **uniform** distribution, `1/256`;
 //! 4. **blends** `λ · p_m + (1 - λ) · p_a` for a few fixed `λ` ([`AdaptConfig::blends`]), for
-//!    text where the model and the counts each know part of what comes next.
+//!    text where the model and the counts each know part of what comes next;
+//! 5. the **backed counts** ([`AdaptConfig::backed_prior`] `> 0`): the same back-off chain over
+//!    the same counts, started from the model instead of the uniform distribution,
+//!    `p'_{-1} = p_m`, `p'_j = (n_j(c_j, x) + γ_j · p'_{j-1}) / (N_j(c_j) + γ_j)`
+//!    ([`AdaptConfig::backed_concentration`] `γ_j`), with the match models on top: a blend whose
+//!    share of the model depends on the context, large where the window has seen the context
+//!    rarely, small where it has seen it often.
 //!
 //! The experts are weighted by how well each predicted the last `K` bytes
 //! ([`AdaptConfig::memory`]): `w_e ∝ π_e · Π_s p_e(x[s])^α` over `s ∈ [t-K, t)`, the posterior
@@ -53,7 +59,7 @@
 //! 24 MB and twice 2 MB), kept per thread for its next call with the same parameters (each call
 //! returns them to zero by letting its last window's events leave and emptying the slots it
 //! filled, cheaper than fresh zeroed pages), and `O(W + K)` more per call. On one thread the
-//! default's adaptation runs at about 2.3 MB/s, its model's 256-way head at 0.5 MB/s
+//! default's adaptation runs at about 1.6 MB/s, its model's 256-way head at 0.56 MB/s
 //! (`cargo bench --bench adapt`).
 //!
 //! # Bounded context and exact arithmetic
@@ -150,24 +156,36 @@ pub struct AdaptConfig {
     /// Match lengths are measured up to this many bytes (`L` to 255).
     #[cfg_attr(feature = "serde", serde(default))]
     pub match_max: usize,
+    /// The prior weight of the **backed counts** expert (0: none): the counts expert's back-off
+    /// chain started from the model's probability instead of `1/256` (`p_{-1} = p_m`), so that
+    /// a context the window has seen often follows its counts and a rare one the model; the
+    /// match models apply on top as for the counts expert.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub backed_prior: f64,
+    /// `β_j` of the backed counts expert, one per count order (empty: those of
+    /// [`AdaptConfig::concentration`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub backed_concentration: Vec<f64>,
 }
 
 impl Default for AdaptConfig {
     /// The values the embedded default model uses.
     fn default() -> Self {
         Self {
-            window: 32768,
-            memory: 64,
+            window: MAX_WINDOW,
+            memory: 96,
             concentration: vec![1.0, 3.0, 9.0, 27.0, 27.0],
             row_bits: 14,
             prior: [0.3, 0.15, 0.1],
             temper: 0.5,
-            blends: vec![0.25, 0.5, 0.75],
-            blend_prior: 0.15,
+            blends: vec![0.1, 0.3, 0.5, 0.7, 0.9],
+            blend_prior: 0.1,
             match_min: 6,
             match_long: 20,
             match_bits: 18,
             match_max: 32,
+            backed_prior: 0.3,
+            backed_concentration: vec![16.0, 48.0, 144.0, 432.0, 432.0],
         }
     }
 }
@@ -197,9 +215,25 @@ impl AdaptConfig {
                 self.concentration.len()
             ));
         }
+        if !self.backed_concentration.is_empty()
+            && self.backed_concentration.len() != self.concentration.len()
+        {
+            return Err(format!(
+                "adapt.backed_concentration needs 0 or {} values (one per count order), not {}",
+                self.concentration.len(),
+                self.backed_concentration.len()
+            ));
+        }
+        if !(self.backed_prior.is_finite() && self.backed_prior >= 0.0) {
+            return Err(format!(
+                "adapt.backed_prior must be 0 or positive, not {}",
+                self.backed_prior
+            ));
+        }
         if let Some(b) = self
             .concentration
             .iter()
+            .chain(&self.backed_concentration)
             .find(|b| !(b.is_finite() && **b >= 1e-3))
         {
             return Err(format!(
@@ -276,19 +310,34 @@ impl AdaptConfig {
         Ok(())
     }
 
-    /// The experts' probabilities of one byte, in the order model, counts, uniform, blends.
-    fn experts(&self, p_m: f64, p_a: f64, out: &mut Vec<f64>) {
+    /// The experts' probabilities of one byte, in the order model, counts, uniform, blends,
+    /// backed counts (`p_b`, when [`AdaptConfig::backed_prior`] is positive).
+    fn experts(&self, p_m: f64, p_a: f64, p_b: f64, out: &mut Vec<f64>) {
         out.clear();
         out.extend([p_m, p_a, 1.0 / 256.0]);
         out.extend(self.blends.iter().map(|&l| l * p_m + (1.0 - l) * p_a));
+        if self.backed_prior > 0.0 {
+            out.push(p_b);
+        }
     }
 
     /// The experts' prior weights, in the order of `experts`.
     fn priors(&self) -> impl Iterator<Item = f64> + '_ {
+        let backed = (self.backed_prior > 0.0).then_some(self.backed_prior);
         self.prior
             .iter()
             .copied()
             .chain(self.blends.iter().map(|_| self.blend_prior))
+            .chain(backed)
+    }
+
+    /// `β_j` of the backed counts expert.
+    fn backed_betas(&self) -> &[f64] {
+        if self.backed_concentration.is_empty() {
+            &self.concentration
+        } else {
+            &self.backed_concentration
+        }
     }
 
     /// The lengths `L` (then `L'`) of the match models in use, in the order they apply.
@@ -341,14 +390,17 @@ fn row(cfg: &AdaptConfig, doc: &[u8], j: usize, i: usize) -> usize {
     }
 }
 
-/// The counts expert's probability of one byte given the counts `n_j`, `N_j` of its context at
-/// orders `0 ..= J'`: the back-off chain from `1/256` upwards.
-fn back_off(cfg: &AdaptConfig, counts: impl Iterator<Item = (u32, u32)>) -> f64 {
-    let mut p = 1.0 / 256.0;
-    for ((n, total), &beta) in counts.zip(&cfg.concentration) {
+/// The counts experts' probabilities of one byte given the counts `n_j`, `N_j` of its context
+/// at orders `0 ..= J'`: the back-off chain from `1/256` upwards (the counts expert) and, with
+/// a backed counts expert, the chain from the model's probability `p_m` with its own `β_j`.
+fn back_off(cfg: &AdaptConfig, p_m: f64, counts: impl Iterator<Item = (u32, u32)>) -> [f64; 2] {
+    let (mut p, mut q) = (1.0 / 256.0, p_m);
+    let backed = cfg.backed_betas();
+    for (((n, total), &beta), &gamma) in counts.zip(&cfg.concentration).zip(backed) {
         p = (n as f64 + beta * p) / (total as f64 + beta);
+        q = (n as f64 + gamma * q) / (total as f64 + gamma);
     }
-    p
+    [p, q]
 }
 
 /// The match table slot of position `i`: a hash of `doc[i-L .. i)`. Requires `i >= L`.
@@ -499,11 +551,13 @@ impl<'c> Counts<'c> {
         }
     }
 
-    /// The counts expert's probability of `doc[s]`, the window holding `[max(0, s-W), s)`.
-    fn prob(&self, doc: &[u8], s: usize) -> f64 {
+    /// The counts and backed counts experts' probabilities of `doc[s]` (the model's is `p_m`),
+    /// the window holding `[max(0, s-W), s)`.
+    fn probs(&self, doc: &[u8], s: usize, p_m: f64) -> [f64; 2] {
         let x = doc[s] as usize;
         back_off(
             self.cfg,
+            p_m,
             (0..=self.cfg.order().min(s)).map(|j| {
                 let r = row(self.cfg, doc, j, s);
                 (self.n[j][r * 256 + x] as u32, self.total[j][r])
@@ -537,8 +591,8 @@ fn model_prob(surprisal: f32) -> f64 {
     libm::exp(-(surprisal as f64).min(600.0))
 }
 
-/// The most experts: model, counts, uniform and 8 blends.
-const MAX_EXPERTS: usize = 11;
+/// The most experts: model, counts, uniform, 8 blends and backed counts.
+const MAX_EXPERTS: usize = 12;
 
 /// One unit of the fixed-point log-likelihoods: `2^-32` nats.
 const LOG_UNIT: f64 = 4_294_967_296.0;
@@ -646,7 +700,7 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
         // Fixed-point log-probabilities of each expert for the last `K + 1` positions, and
         // their sums over the last `K` (exact integers, so a running sum is exact).
         let mut p = Vec::with_capacity(MAX_EXPERTS);
-        cfg.experts(0.0, 0.0, &mut p);
+        cfg.experts(0.0, 0.0, 0.0, &mut p);
         let n_e = p.len();
         let slots = cfg.memory + 1;
         let mut logs = vec![0i64; n_e * slots];
@@ -669,13 +723,15 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
                     }
                 }
             }
-            let mut p_a = counts.prob(doc, s);
+            let p_m = model_prob(s_m[k % SURPRISAL_BLOCK]);
+            let [mut p_a, mut p_b] = counts.probs(doc, s, p_m);
             let mut found = [None; 2];
             for (mt, f) in matchers.iter().zip(&mut found) {
                 *f = mt.find(doc, s);
                 p_a = with_match(p_a, doc[s], *f, &mt.hits, &mt.tries);
+                p_b = with_match(p_b, doc[s], *f, &mt.hits, &mt.tries);
             }
-            cfg.experts(model_prob(s_m[k % SURPRISAL_BLOCK]), p_a, &mut p);
+            cfg.experts(p_m, p_a, p_b, &mut p);
             if s >= range.start {
                 out[s - range.start] = mix(cfg, &sums[..n_e], &p);
             }
@@ -728,10 +784,17 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
 /// The counts expert's probability of `doc[s]`, computed plainly: every count read off the
 /// window `[max(0, s-W), s)` afresh (`O(W · J)` per byte).
 pub fn reference_count_prob(cfg: &AdaptConfig, doc: &[u8], s: usize) -> f64 {
+    reference_count_probs(cfg, doc, s, 1.0 / 256.0)[0]
+}
+
+/// The counts and backed counts experts' probabilities of `doc[s]`, the model's being `p_m`,
+/// computed plainly as [`reference_count_prob`] does.
+pub fn reference_count_probs(cfg: &AdaptConfig, doc: &[u8], s: usize, p_m: f64) -> [f64; 2] {
     let x = doc[s];
     let window = s.saturating_sub(cfg.window)..s;
     back_off(
         cfg,
+        p_m,
         (0..=cfg.order().min(s)).map(|j| {
             let r = row(cfg, doc, j, s);
             let (mut n, mut total) = (0u32, 0u32);
@@ -761,7 +824,7 @@ fn reference_match(cfg: &AdaptConfig, doc: &[u8], s: usize, l: usize) -> Option<
 }
 
 /// [`Adaptive::surprisals`] computed plainly: the wrapped model's surprisal of each byte on its
-/// own, [`reference_count_prob`] for the counts, each expert's fixed-point log-probability of
+/// own, [`reference_count_probs`] for the counts, each expert's fixed-point log-probability of
 /// every byte from `range.start - K` on, and for each byte the sums over the `K` before it
 /// added up afresh. The fast path must give the same bits.
 pub fn reference_surprisals<M: EntropyModel>(
@@ -787,7 +850,8 @@ pub fn reference_surprisals<M: EntropyModel>(
         .map(|s| {
             let mut o = [0f32];
             inner.surprisals(doc, s..s + 1, &mut o);
-            let mut p_a = reference_count_prob(cfg, doc, s);
+            let p_m = model_prob(o[0]);
+            let [mut p_a, mut p_b] = reference_count_probs(cfg, doc, s, p_m);
             for found in &matches {
                 let (mut hits, mut tries) = (vec![0u32; 256], vec![0u32; 256]);
                 for i in s.saturating_sub(cfg.window)..s {
@@ -797,9 +861,10 @@ pub fn reference_surprisals<M: EntropyModel>(
                     }
                 }
                 p_a = with_match(p_a, doc[s], found[s - lo], &hits, &tries);
+                p_b = with_match(p_b, doc[s], found[s - lo], &hits, &tries);
             }
             let mut p = Vec::new();
-            cfg.experts(model_prob(o[0]), p_a, &mut p);
+            cfg.experts(p_m, p_a, p_b, &mut p);
             p
         })
         .collect();
@@ -846,6 +911,8 @@ mod tests {
             memory: 7,
             concentration: vec![0.5, 1.0, 2.0, 1.5],
             row_bits: 6,
+            backed_prior: 0.2,
+            backed_concentration: vec![4.0, 2.0, 6.0, 3.0],
             ..AdaptConfig::default()
         }
     }
@@ -899,6 +966,51 @@ mod tests {
             }
         }
         assert!(matched >= 2, "the text repeats: positions with a match");
+    }
+
+    #[test]
+    fn backed_counts_are_a_distribution_over_bytes() {
+        // Whatever distribution the model gives, the chain started from it is one too.
+        let doc = text();
+        let cfg = small();
+        let p_m = |x: u8| (x as f64 + 1.0) / (256.0 * 257.0 / 2.0);
+        for s in [0, 1, 2, 50, 400, 2000] {
+            let mut d = doc[..=s].to_vec();
+            let total: f64 = (0..=255u8)
+                .map(|x| {
+                    d[s] = x;
+                    reference_count_probs(&cfg, &d, s, p_m(x))[1]
+                })
+                .sum();
+            assert!((total - 1.0).abs() < 1e-12, "position {s}: {total}");
+        }
+        // A context the window has seen many times follows its counts, not the model.
+        let d = b"ab".repeat(500);
+        let [_, p_b] = reference_count_probs(&cfg, &d, 999, 1e-6);
+        assert!(p_b > 0.9, "{p_b}");
+    }
+
+    #[test]
+    fn without_a_backed_prior_the_mixture_is_the_one_before() {
+        // Records written before the backed counts expert existed keep their bits.
+        let doc = text();
+        let cfg = AdaptConfig {
+            backed_prior: 0.0,
+            ..small()
+        };
+        let m = Adaptive::new(HashModel::new(3), cfg.clone()).unwrap();
+        let mut got = vec![0f32; doc.len()];
+        m.surprisals(&doc, 0..doc.len(), &mut got);
+        let mut p = Vec::new();
+        cfg.experts(0.1, 0.2, 0.3, &mut p);
+        assert_eq!(p.len(), 3 + cfg.blends.len(), "no backed expert");
+        let with = Adaptive::new(HashModel::new(3), small()).unwrap();
+        let mut other = vec![0f32; doc.len()];
+        with.surprisals(&doc, 0..doc.len(), &mut other);
+        assert_ne!(
+            got, other,
+            "the backed expert takes part when its prior is positive"
+        );
     }
 
     #[test]
@@ -1035,6 +1147,27 @@ mod tests {
                     ..AdaptConfig::default()
                 },
                 "match_max",
+            ),
+            (
+                AdaptConfig {
+                    backed_concentration: vec![1.0, 2.0],
+                    ..AdaptConfig::default()
+                },
+                "backed_concentration",
+            ),
+            (
+                AdaptConfig {
+                    backed_concentration: vec![1.0, 2.0, 3.0, 0.0, 1.0],
+                    ..AdaptConfig::default()
+                },
+                "concentration",
+            ),
+            (
+                AdaptConfig {
+                    backed_prior: -1.0,
+                    ..AdaptConfig::default()
+                },
+                "backed_prior",
             ),
         ] {
             assert!(bad.validate().unwrap_err().contains(name), "{name}");
