@@ -130,6 +130,10 @@ class Model:
     def entropies(self, data: _BytesLike) -> npt.NDArray[np.float32]:
         """``H[i]`` (nats) for every byte of one document."""
 
+    def surprisals(self, data: _BytesLike) -> npt.NDArray[np.float32]:
+        """``-ln p(x[i] | context)`` (nats) for every byte of one document, adapting if the
+        checkpoint does; the sum over ``ln 2`` is the code length in bits."""
+
     def segment_batch(
         self,
         docs: Iterable[_BytesLike],

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use bltpatch::{
     Calibration, DEFAULT_CHUNK_LEN, Model, Patcher, Plan, Rule, RuleSpec, entropies_chunked_into,
+    surprisals_chunked_into,
 };
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1};
@@ -157,6 +158,26 @@ impl PyModel {
             Ok(h)
         })?;
         Ok(PyArray1::from_vec(py, h))
+    }
+
+    /// `-ln p(x[i] | context)` for every byte of one document: a float32 array of surprisals
+    /// in nats from the next-byte head, with the checkpoint's in-document adaptation if it has
+    /// one (the embedded default does). Their sum divided by `ln 2` is the model's code length
+    /// in bits: `bltpatch eval` reports the same bits/byte. Boundaries never use them.
+    fn surprisals<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let doc = document(data)?;
+        let s = run_doc(py, doc.len(), || {
+            let mut s = Vec::with_capacity(doc.len());
+            surprisals_chunked_into(&self.model, &doc, DEFAULT_CHUNK_LEN, |part| {
+                s.extend_from_slice(part)
+            });
+            Ok(s)
+        })?;
+        Ok(PyArray1::from_vec(py, s))
     }
 
     /// Segments a list of documents (each from an empty context, in parallel) into int64
