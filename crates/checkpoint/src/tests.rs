@@ -90,7 +90,7 @@ fn adapt_records_of_earlier_versions_read_as_written() {
     assert!(a.blends.is_empty());
     assert_eq!((a.match_min, a.match_long), (0, 0));
     assert_eq!(a.backed_prior, 0.0);
-    assert!(a.backed_concentration.is_empty());
+    assert_eq!(a.backed_scale, 0.0);
     assert_eq!(a.validate(), Ok(()));
 }
 

@@ -31,10 +31,10 @@
 //!    text where the model and the counts each know part of what comes next;
 //! 5. the **backed counts** ([`AdaptConfig::backed_prior`] `> 0`): the same back-off chain over
 //!    the same counts, started from the model instead of the uniform distribution,
-//!    `p'_{-1} = p_m`, `p'_j = (n_j(c_j, x) + γ_j · p'_{j-1}) / (N_j(c_j) + γ_j)`
-//!    ([`AdaptConfig::backed_concentration`] `γ_j`), with the match models on top: a blend whose
-//!    share of the model depends on the context, large where the window has seen the context
-//!    rarely, small where it has seen it often.
+//!    `p'_{-1} = p_m`, `p'_j = (n_j(c_j, x) + γ β_j · p'_{j-1}) / (N_j(c_j) + γ β_j)`
+//!    ([`AdaptConfig::backed_scale`] `γ`), with the match models on top: a blend whose share of
+//!    the model depends on the context, large where the window has seen the context rarely,
+//!    small where it has seen it often.
 //!
 //! The experts are weighted by how well each predicted the last `K` bytes
 //! ([`AdaptConfig::memory`]): `w_e ∝ π_e · Π_s p_e(x[s])^α` over `s ∈ [t-K, t)`, the posterior
@@ -52,8 +52,10 @@
 //! # Cost
 //!
 //! A range of `n` bytes costs the wrapped model's surprisals over `n + K` positions, `W` count
-//! updates of warm-up plus two per byte (`J + 1` orders each), per match model `2W` table
-//! insertions of warm-up plus one look-up and one insertion per byte, and `O(E)` per byte for
+//! updates of warm-up plus two per byte (`J + 1` orders each), one back-off chain of `J + 1`
+//! orders per byte and expert of counts (two with the backed counts, over the same counts), per
+//! match model `2W` table insertions of warm-up plus one look-up and one insertion per byte
+//! (its match applied to each expert of counts), and `O(E)` per byte for
 //! the weights (`E` experts, running sums). Memory: `2 · 256 · (1 + 256 + (J - 1) ·
 //! 2^row_bits)` bytes of counts and `8 · 2^match_bits` of table per match model (the default:
 //! 24 MB and twice 2 MB), kept per thread for its next call with the same parameters (each call
@@ -162,10 +164,10 @@ pub struct AdaptConfig {
     /// match models apply on top as for the counts expert.
     #[cfg_attr(feature = "serde", serde(default))]
     pub backed_prior: f64,
-    /// `β_j` of the backed counts expert, one per count order (empty: those of
-    /// [`AdaptConfig::concentration`]).
+    /// `γ`: the backed counts expert's back-off to order `j - 1` is worth `γ β_j` counts
+    /// (`β_j` of [`AdaptConfig::concentration`]); larger values trust the model longer.
     #[cfg_attr(feature = "serde", serde(default))]
-    pub backed_concentration: Vec<f64>,
+    pub backed_scale: f64,
 }
 
 impl Default for AdaptConfig {
@@ -185,7 +187,7 @@ impl Default for AdaptConfig {
             match_bits: 18,
             match_max: 32,
             backed_prior: 0.3,
-            backed_concentration: vec![16.0, 48.0, 144.0, 432.0, 432.0],
+            backed_scale: 16.0,
         }
     }
 }
@@ -215,13 +217,13 @@ impl AdaptConfig {
                 self.concentration.len()
             ));
         }
-        if !self.backed_concentration.is_empty()
-            && self.backed_concentration.len() != self.concentration.len()
+        if let Some(b) = self
+            .concentration
+            .iter()
+            .find(|b| !(b.is_finite() && **b >= 1e-3))
         {
             return Err(format!(
-                "adapt.backed_concentration needs 0 or {} values (one per count order), not {}",
-                self.concentration.len(),
-                self.backed_concentration.len()
+                "adapt.concentration values must be at least 0.001, not {b}"
             ));
         }
         if !(self.backed_prior.is_finite() && self.backed_prior >= 0.0) {
@@ -230,14 +232,11 @@ impl AdaptConfig {
                 self.backed_prior
             ));
         }
-        if let Some(b) = self
-            .concentration
-            .iter()
-            .chain(&self.backed_concentration)
-            .find(|b| !(b.is_finite() && **b >= 1e-3))
+        if self.backed_prior > 0.0 && !(self.backed_scale.is_finite() && self.backed_scale >= 1e-3)
         {
             return Err(format!(
-                "adapt.concentration values must be at least 0.001, not {b}"
+                "adapt.backed_scale must be at least 0.001 when adapt.backed_prior is positive, not {}",
+                self.backed_scale
             ));
         }
         if !(4..=16).contains(&self.row_bits) {
@@ -331,15 +330,6 @@ impl AdaptConfig {
             .chain(backed)
     }
 
-    /// `β_j` of the backed counts expert.
-    fn backed_betas(&self) -> &[f64] {
-        if self.backed_concentration.is_empty() {
-            &self.concentration
-        } else {
-            &self.backed_concentration
-        }
-    }
-
     /// The lengths `L` (then `L'`) of the match models in use, in the order they apply.
     fn match_lengths(&self) -> Vec<usize> {
         [self.match_min, self.match_long]
@@ -392,13 +382,17 @@ fn row(cfg: &AdaptConfig, doc: &[u8], j: usize, i: usize) -> usize {
 
 /// The counts experts' probabilities of one byte given the counts `n_j`, `N_j` of its context
 /// at orders `0 ..= J'`: the back-off chain from `1/256` upwards (the counts expert) and, with
-/// a backed counts expert, the chain from the model's probability `p_m` with its own `β_j`.
+/// a backed counts expert, the chain from the model's probability `p_m` with `γ β_j` (only
+/// computed when the expert takes part; else 0).
 fn back_off(cfg: &AdaptConfig, p_m: f64, counts: impl Iterator<Item = (u32, u32)>) -> [f64; 2] {
-    let (mut p, mut q) = (1.0 / 256.0, p_m);
-    let backed = cfg.backed_betas();
-    for (((n, total), &beta), &gamma) in counts.zip(&cfg.concentration).zip(backed) {
+    let backed = cfg.backed_prior > 0.0;
+    let (mut p, mut q) = (1.0 / 256.0, if backed { p_m } else { 0.0 });
+    for ((n, total), &beta) in counts.zip(&cfg.concentration) {
         p = (n as f64 + beta * p) / (total as f64 + beta);
-        q = (n as f64 + gamma * q) / (total as f64 + gamma);
+        if backed {
+            let gamma = cfg.backed_scale * beta;
+            q = (n as f64 + gamma * q) / (total as f64 + gamma);
+        }
     }
     [p, q]
 }
@@ -660,8 +654,9 @@ impl<M: EntropyModel> EntropyModel for Adaptive<M> {
     }
 
     /// Shapes: `doc: [n]`, `out: [range.len()]`. Cost: the wrapped model's surprisals over
-    /// `range.len() + K` positions, `W + range.len()` count updates of `J + 1` orders, and
-    /// `O(K)` per byte for the weights.
+    /// `range.len() + K` positions, `W + range.len()` count updates of `J + 1` orders, one or
+    /// two back-off chains per byte (two with the backed counts), and `O(E)` per byte for the
+    /// weights of the `E` experts (running sums over the last `K`).
     fn surprisals(&self, doc: &[u8], range: Range<usize>, out: &mut [f32]) {
         assert_eq!(out.len(), range.len());
         assert!(range.end <= doc.len());
@@ -912,7 +907,7 @@ mod tests {
             concentration: vec![0.5, 1.0, 2.0, 1.5],
             row_bits: 6,
             backed_prior: 0.2,
-            backed_concentration: vec![4.0, 2.0, 6.0, 3.0],
+            backed_scale: 3.0,
             ..AdaptConfig::default()
         }
     }
@@ -970,10 +965,14 @@ mod tests {
 
     #[test]
     fn backed_counts_are_a_distribution_over_bytes() {
-        // Whatever distribution the model gives, the chain started from it is one too.
+        // Whatever distribution the model gives (here one that puts almost nothing on most
+        // bytes), the chain started from it is one too, with a match model on top as well.
         let doc = text();
         let cfg = small();
-        let p_m = |x: u8| (x as f64 + 1.0) / (256.0 * 257.0 / 2.0);
+        let weight = |x: u8| if x % 5 == 0 { 1.0 } else { (-600f64).exp() };
+        let norm: f64 = (0..=255u8).map(weight).sum();
+        let p_m = |x: u8| weight(x) / norm;
+        let mut matched = 0;
         for s in [0, 1, 2, 50, 400, 2000] {
             let mut d = doc[..=s].to_vec();
             let total: f64 = (0..=255u8)
@@ -983,34 +982,64 @@ mod tests {
                 })
                 .sum();
             assert!((total - 1.0).abs() < 1e-12, "position {s}: {total}");
+            if let Some(m) = reference_match(&cfg, &d, s, cfg.match_min) {
+                let (hits, tries) = (vec![2u32; 10], vec![7u32; 10]);
+                let total: f64 = (0..=255u8)
+                    .map(|x| {
+                        d[s] = x;
+                        let p_b = reference_count_probs(&cfg, &d, s, p_m(x))[1];
+                        with_match(p_b, x, Some(m), &hits, &tries)
+                    })
+                    .sum();
+                assert!(
+                    (total - 1.0).abs() < 1e-12,
+                    "position {s}, a match: {total}"
+                );
+                matched += 1;
+            }
         }
-        // A context the window has seen many times follows its counts, not the model.
+        assert!(matched >= 2, "the text repeats: positions with a match");
+        // A context the window has seen many times follows its counts, not the model; one it
+        // has not seen follows the model (scaled by the lower orders' counts).
         let d = b"ab".repeat(500);
         let [_, p_b] = reference_count_probs(&cfg, &d, 999, 1e-6);
         assert!(p_b > 0.9, "{p_b}");
+        let strong = AdaptConfig {
+            backed_scale: 1e6,
+            ..small()
+        };
+        let [_, p_b] = reference_count_probs(&strong, &d, 999, 0.25);
+        assert!((p_b - 0.25).abs() < 1e-3, "{p_b}");
     }
 
     #[test]
     fn without_a_backed_prior_the_mixture_is_the_one_before() {
-        // Records written before the backed counts expert existed keep their bits.
+        // Records written before the backed counts expert existed keep their bits: this
+        // configuration gave exactly these values (a hash of all 3,400 surprisals) before it.
         let doc = text();
-        let cfg = AdaptConfig {
-            backed_prior: 0.0,
-            ..small()
+        let hash = |s: &[f32]| {
+            s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+                (h ^ v.to_bits() as u64).wrapping_mul(0x0000_0100_0000_01b3)
+            })
         };
-        let m = Adaptive::new(HashModel::new(3), cfg.clone()).unwrap();
-        let mut got = vec![0f32; doc.len()];
-        m.surprisals(&doc, 0..doc.len(), &mut got);
-        let mut p = Vec::new();
-        cfg.experts(0.1, 0.2, 0.3, &mut p);
-        assert_eq!(p.len(), 3 + cfg.blends.len(), "no backed expert");
+        for scale in [0.0, 3.0] {
+            let cfg = AdaptConfig {
+                backed_prior: 0.0,
+                backed_scale: scale,
+                ..small()
+            };
+            let m = Adaptive::new(HashModel::new(3), cfg).unwrap();
+            let mut got = vec![0f32; doc.len()];
+            m.surprisals(&doc, 0..doc.len(), &mut got);
+            assert_eq!(got.len(), 3400);
+            assert_eq!(got[100].to_bits(), 0x3cf8_032b);
+            assert_eq!(hash(&got), 0x264c_e3ea_2f03_3fcf, "backed_scale {scale}");
+        }
+        // With a positive prior the backed expert takes part.
         let with = Adaptive::new(HashModel::new(3), small()).unwrap();
         let mut other = vec![0f32; doc.len()];
         with.surprisals(&doc, 0..doc.len(), &mut other);
-        assert_ne!(
-            got, other,
-            "the backed expert takes part when its prior is positive"
-        );
+        assert_ne!(hash(&other), 0x264c_e3ea_2f03_3fcf);
     }
 
     #[test]
@@ -1137,6 +1166,7 @@ mod tests {
             (
                 AdaptConfig {
                     match_min: 40,
+                    match_long: 0,
                     ..AdaptConfig::default()
                 },
                 "match_min",
@@ -1144,23 +1174,24 @@ mod tests {
             (
                 AdaptConfig {
                     match_max: 3,
+                    match_long: 0,
                     ..AdaptConfig::default()
                 },
                 "match_max",
             ),
             (
                 AdaptConfig {
-                    backed_concentration: vec![1.0, 2.0],
+                    backed_scale: 0.0,
                     ..AdaptConfig::default()
                 },
-                "backed_concentration",
+                "backed_scale",
             ),
             (
                 AdaptConfig {
-                    backed_concentration: vec![1.0, 2.0, 3.0, 0.0, 1.0],
+                    backed_scale: f64::NAN,
                     ..AdaptConfig::default()
                 },
-                "concentration",
+                "backed_scale",
             ),
             (
                 AdaptConfig {
@@ -1170,7 +1201,8 @@ mod tests {
                 "backed_prior",
             ),
         ] {
-            assert!(bad.validate().unwrap_err().contains(name), "{name}");
+            let e = bad.validate().unwrap_err();
+            assert!(e.starts_with(&format!("adapt.{name} ")), "{name}: {e}");
         }
     }
 }
