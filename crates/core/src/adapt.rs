@@ -969,7 +969,13 @@ mod tests {
         // bytes), the chain started from it is one too, with a match model on top as well.
         let doc = text();
         let cfg = small();
-        let weight = |x: u8| if x % 5 == 0 { 1.0 } else { (-600f64).exp() };
+        let weight = |x: u8| {
+            if x.is_multiple_of(5) {
+                1.0
+            } else {
+                (-600f64).exp()
+            }
+        };
         let norm: f64 = (0..=255u8).map(weight).sum();
         let p_m = |x: u8| weight(x) / norm;
         let mut matched = 0;
