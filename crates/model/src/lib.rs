@@ -193,8 +193,9 @@
 //! the old size, −0.54%), 24,000 more 2.9110 (−0.58%), 24,000 more again 2.8990 (−0.41%):
 //! lower than the model before the widening on 114 of the 115 training files and on the text of
 //! the validation set of `scripts/adapt-validation.sh` (`docs/measured/widen`). At the same
-//! peak rate 12,000 more steps then gave −0.04%; a tenth of the rate with twice the batch, 10,000
-//! steps, −0.20% (2.8931), and a tenth of that rate 10,000 more −0.04% (2.8920, the default now). The doubled tables (7.4
+//! peak rate (0.004) 12,000 more steps then gave −0.04%; a peak of 0.001 with twice the batch,
+//! 10,000 steps, −0.20% (2.8931), and a peak of 0.0003, 10,000 more, −0.04% (2.8920, the
+//! default now). The doubled tables (7.4
 //! million parameters) fit the 8 MB of the embedded checkpoint as 8-bit rows with a binary16
 //! scale each (`bltpatch quantize`; at most 0.012% more bits/byte on the validation set). The
 //! cost: the entropy head's quantised tables grow from 1.2 to 2.4 MB, beyond a 1 MiB L2 cache,
