@@ -92,6 +92,10 @@ fn adapt_records_of_earlier_versions_read_as_written() {
     assert_eq!(a.backed_prior, 0.0);
     assert_eq!(a.backed_scale, 0.0);
     assert_eq!(a.validate(), Ok(()));
+    // A field this version does not know is refused, not ignored: it would change the bits.
+    let later = old.replace(r#""temper": 1.0"#, r#""temper": 1.0, "later_expert": 0.5"#);
+    let e = Config::from_json(&later).unwrap_err().to_string();
+    assert!(e.contains("later_expert"), "{e}");
 }
 
 #[test]

@@ -122,8 +122,12 @@ const ROW_MULT: [u64; MAX_ORDER + 1] = [
 
 /// The parameters of in-document adaptation (the `adapt` record of a checkpoint's
 /// `config.json`). See the [module docs](self) for the formulas.
+///
+/// A record with a field this version does not know is refused rather than scored without it
+/// (a later version's expert would otherwise silently drop out of the mixture).
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct AdaptConfig {
     /// `W`: the counts cover the last `window` positions (at most [`MAX_WINDOW`]).
     pub window: usize,
