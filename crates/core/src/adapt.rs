@@ -934,44 +934,44 @@ mod tests {
         }
     }
 
-    #[test]
-    fn counts_are_a_distribution_over_bytes() {
+    /// Checks that `prob(d, s, x)`, an expert's probability of the byte value `x` at `s` of `d`,
+    /// sums to 1 over the 256 values at several positions of the test text, alone and with the
+    /// match model on top (for some hit statistics), and that some positions had a match.
+    fn assert_distribution(cfg: &AdaptConfig, prob: impl Fn(&[u8], usize, u8) -> f64) {
         let doc = text();
-        let cfg = small();
+        let (hits, tries) = (vec![3u32; 10], vec![5u32; 10]);
         let mut matched = 0;
         for s in [0, 1, 2, 50, 400, 2000] {
             let mut d = doc[..=s].to_vec();
-            let total: f64 = (0..=255u8)
-                .map(|x| {
-                    d[s] = x;
-                    reference_count_prob(&cfg, &d, s)
-                })
-                .sum();
-            assert!((total - 1.0).abs() < 1e-12, "position {s}: {total}");
-            // With the match: the same mixture for some hit statistics.
-            if let Some(m) = reference_match(&cfg, &d, s, cfg.match_min) {
-                let (hits, tries) = (vec![3u32; 10], vec![5u32; 10]);
-                let total: f64 = (0..=255u8)
-                    .map(|x| {
-                        d[s] = x;
-                        with_match(reference_count_prob(&cfg, &d, s), x, Some(m), &hits, &tries)
-                    })
-                    .sum();
-                assert!(
-                    (total - 1.0).abs() < 1e-12,
-                    "position {s} with a match: {total}"
-                );
-                matched += 1;
+            // The match reads the bytes before `s` only.
+            let m = reference_match(cfg, &d, s, cfg.match_min);
+            let (mut alone, mut with) = (0.0, 0.0);
+            for x in 0..=255u8 {
+                d[s] = x;
+                let p = prob(&d, s, x);
+                alone += p;
+                with += with_match(p, x, m, &hits, &tries);
             }
+            assert!((alone - 1.0).abs() < 1e-12, "position {s}: {alone}");
+            assert!(
+                (with - 1.0).abs() < 1e-12,
+                "position {s} with a match: {with}"
+            );
+            matched += m.is_some() as usize;
         }
         assert!(matched >= 2, "the text repeats: positions with a match");
+    }
+
+    #[test]
+    fn counts_are_a_distribution_over_bytes() {
+        let cfg = small();
+        assert_distribution(&cfg, |d, s, _| reference_count_prob(&cfg, d, s));
     }
 
     #[test]
     fn backed_counts_are_a_distribution_over_bytes() {
         // Whatever distribution the model gives (here one that puts almost nothing on most
         // bytes), the chain started from it is one too, with a match model on top as well.
-        let doc = text();
         let cfg = small();
         let weight = |x: u8| {
             if x.is_multiple_of(5) {
@@ -981,34 +981,9 @@ mod tests {
             }
         };
         let norm: f64 = (0..=255u8).map(weight).sum();
-        let p_m = |x: u8| weight(x) / norm;
-        let mut matched = 0;
-        for s in [0, 1, 2, 50, 400, 2000] {
-            let mut d = doc[..=s].to_vec();
-            let total: f64 = (0..=255u8)
-                .map(|x| {
-                    d[s] = x;
-                    reference_count_probs(&cfg, &d, s, p_m(x))[1]
-                })
-                .sum();
-            assert!((total - 1.0).abs() < 1e-12, "position {s}: {total}");
-            if let Some(m) = reference_match(&cfg, &d, s, cfg.match_min) {
-                let (hits, tries) = (vec![2u32; 10], vec![7u32; 10]);
-                let total: f64 = (0..=255u8)
-                    .map(|x| {
-                        d[s] = x;
-                        let p_b = reference_count_probs(&cfg, &d, s, p_m(x))[1];
-                        with_match(p_b, x, Some(m), &hits, &tries)
-                    })
-                    .sum();
-                assert!(
-                    (total - 1.0).abs() < 1e-12,
-                    "position {s}, a match: {total}"
-                );
-                matched += 1;
-            }
-        }
-        assert!(matched >= 2, "the text repeats: positions with a match");
+        assert_distribution(&cfg, |d, s, x| {
+            reference_count_probs(&cfg, d, s, weight(x) / norm)[1]
+        });
         // A context the window has seen many times follows its counts, not the model; one it
         // has not seen follows the model (scaled by the lower orders' counts).
         let d = b"ab".repeat(500);

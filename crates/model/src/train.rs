@@ -109,11 +109,11 @@ pub struct TrainOptions {
     /// Start from the weights of this checkpoint (a `config.json` and `model.safetensors` of
     /// the same family, tables stored as `F16` or row-scaled `I8`, widened exactly) instead of
     /// a random initialisation: fine-tuning on new text, or training a finished model further
-    /// with a new schedule. The architecture comes from that checkpoint (`preset`, `arch` and `context`
-    /// are not used); the optimizer moments, the learning-rate schedule, the step count and the
-    /// sampler start afresh. The checkpoint written records where it started (the directory's
-    /// name, the size and SHA-256 of its weights file) as `training.init`. Not with `resume` (a
-    /// resumed run keeps its own start).
+    /// with a new schedule. The architecture comes from that checkpoint (`preset`, `arch` and
+    /// `context` are not used); the optimizer moments, the learning-rate schedule, the step
+    /// count and the sampler start afresh. The checkpoint written records where it started (the
+    /// directory's name, the size and SHA-256 of its weights file) as `training.init`. Not with
+    /// `resume` (a resumed run keeps its own start).
     pub init_from: Option<PathBuf>,
     /// Mean patch length that the stored rule is calibrated for (4.5, as in BLT).
     pub target_patch_size: f64,

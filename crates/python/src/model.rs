@@ -149,15 +149,9 @@ impl PyModel {
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let doc = document(data)?;
-        let h = run_doc(py, doc.len(), || {
-            let mut h = Vec::with_capacity(doc.len());
-            entropies_chunked_into(&self.model, &doc, DEFAULT_CHUNK_LEN, |part| {
-                h.extend_from_slice(part)
-            });
-            Ok(h)
-        })?;
-        Ok(PyArray1::from_vec(py, h))
+        self.per_byte(py, data, |doc, emit| {
+            entropies_chunked_into(&self.model, doc, DEFAULT_CHUNK_LEN, emit)
+        })
     }
 
     /// `-ln p(x[i] | context)` for every byte of one document: a float32 array of surprisals
@@ -169,15 +163,9 @@ impl PyModel {
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let doc = document(data)?;
-        let s = run_doc(py, doc.len(), || {
-            let mut s = Vec::with_capacity(doc.len());
-            surprisals_chunked_into(&self.model, &doc, DEFAULT_CHUNK_LEN, |part| {
-                s.extend_from_slice(part)
-            });
-            Ok(s)
-        })?;
-        Ok(PyArray1::from_vec(py, s))
+        self.per_byte(py, data, |doc, emit| {
+            surprisals_chunked_into(&self.model, doc, DEFAULT_CHUNK_LEN, emit)
+        })
     }
 
     /// Segments a list of documents (each from an empty context, in parallel) into int64
@@ -403,6 +391,26 @@ fn calibration_dict<'py>(
 
 fn json_to_py<'py>(py: Python<'py>, json: &str) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (json,))
+}
+
+impl PyModel {
+    /// One float32 value per byte of `data`, from `values(doc, emit)` (the library's chunked
+    /// entropies or surprisals, handing each chunk's values to `emit` in order), with the GIL
+    /// released.
+    fn per_byte<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        values: impl FnOnce(&[u8], &mut dyn FnMut(&[f32])) + Send,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let doc = document(data)?;
+        let v = run_doc(py, doc.len(), || {
+            let mut v = Vec::with_capacity(doc.len());
+            values(&doc, &mut |part| v.extend_from_slice(part));
+            Ok(v)
+        })?;
+        Ok(PyArray1::from_vec(py, v))
+    }
 }
 
 fn json_error(e: serde_json::Error) -> PyErr {
